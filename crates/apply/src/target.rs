@@ -1,0 +1,224 @@
+//! The target tree: the base minus removals, with the package's entries laid
+//! over it. Checked before anything is written: removals must exist, an
+//! entry may not change a base path's kind without removing it first, every
+//! parent must be a directory, no two paths may collide on case-insensitive
+//! file systems, and no symlink may resolve outside the tree.
+
+use std::collections::{BTreeMap, HashMap};
+
+use deltapack_format::{DecodeError, Header, Node, RelPath, RootKind, TreeDigester, TreeId};
+use deltapack_tree::{NodeKind, digest_node};
+
+use crate::Error;
+use crate::base::VerifiedBase;
+
+/// Where a target node comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// Carried over unchanged from the base.
+    Base,
+    /// An entry of the package.
+    Entry,
+}
+
+/// One node of the target tree.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetNode {
+    pub(crate) kind: NodeKind,
+    pub(crate) origin: Origin,
+}
+
+/// The whole target, in tree order.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) nodes: BTreeMap<RelPath, TargetNode>,
+}
+
+fn tag(k: &NodeKind) -> u8 {
+    match k {
+        NodeKind::Dir { .. } => 0,
+        NodeKind::File { .. } => 1,
+        NodeKind::Symlink { .. } => 2,
+    }
+}
+
+/// Composes and checks the target. File hashes of entries are filled in
+/// later, as the files are rebuilt.
+pub(crate) fn compose(header: &Header, base: Option<&VerifiedBase>) -> Result<Target, Error> {
+    let mut nodes: BTreeMap<RelPath, TargetNode> = BTreeMap::new();
+    if header.root == RootKind::Dir {
+        if let Some(b) = base {
+            for r in &header.removals {
+                if b.node(r).is_none() {
+                    return Err(Error::Conflict {
+                        what: format!("removal {r:?} is not in the base"),
+                    });
+                }
+            }
+            let mut removed = header.removals.iter().peekable();
+            for n in &b.tree().nodes {
+                // Removals and nodes are both in tree order.
+                while removed
+                    .peek()
+                    .is_some_and(|r| **r < n.path && !r.is_ancestor_of(&n.path))
+                {
+                    removed.next();
+                }
+                if removed
+                    .peek()
+                    .is_some_and(|r| **r == n.path || r.is_ancestor_of(&n.path))
+                {
+                    continue;
+                }
+                nodes.insert(
+                    n.path.clone(),
+                    TargetNode {
+                        kind: n.kind.clone(),
+                        origin: Origin::Base,
+                    },
+                );
+            }
+        }
+    }
+    for e in &header.entries {
+        let kind = match &e.node {
+            Node::Dir { mode } => NodeKind::Dir { mode: *mode },
+            Node::Symlink { target } => NodeKind::Symlink {
+                target: target.clone(),
+            },
+            Node::File(f) => NodeKind::File {
+                mode: f.mode,
+                size: f.size,
+                hash: [0; 32],
+            },
+        };
+        if let Some(prev) = nodes.get(&e.path) {
+            if tag(&prev.kind) != tag(&kind) {
+                return Err(Error::Conflict {
+                    what: format!(
+                        "entry {:?} would replace a base {} without removing it",
+                        e.path,
+                        kind_name(&prev.kind)
+                    ),
+                });
+            }
+        }
+        if header.root == RootKind::Dir {
+            if let Some(parent) = e.path.parent() {
+                match nodes.get(&parent).map(|n| &n.kind) {
+                    Some(NodeKind::Dir { .. }) => {}
+                    Some(k) => {
+                        return Err(Error::Conflict {
+                            what: format!(
+                                "entry {:?} lies inside {} {parent:?}",
+                                e.path,
+                                kind_name(k)
+                            ),
+                        });
+                    }
+                    None => {
+                        return Err(Error::Conflict {
+                            what: format!("parent directory of {:?} does not exist", e.path),
+                        });
+                    }
+                }
+            }
+        }
+        nodes.insert(
+            e.path.clone(),
+            TargetNode {
+                kind,
+                origin: Origin::Entry,
+            },
+        );
+    }
+    let mut folded: HashMap<String, &RelPath> = HashMap::with_capacity(nodes.len());
+    for p in nodes.keys() {
+        if let Some(other) = folded.insert(p.fold_key(), p) {
+            return Err(DecodeError::DuplicatePath {
+                path: p.to_string(),
+                other: other.to_string(),
+            }
+            .into());
+        }
+    }
+    let t = Target { nodes };
+    for (p, n) in &t.nodes {
+        if let NodeKind::Symlink { target } = &n.kind {
+            t.check_symlink(p, target)?;
+        }
+    }
+    Ok(t)
+}
+
+fn kind_name(k: &NodeKind) -> &'static str {
+    match k {
+        NodeKind::Dir { .. } => "directory",
+        NodeKind::File { .. } => "file",
+        NodeKind::Symlink { .. } => "symlink",
+    }
+}
+
+impl Target {
+    /// A symlink must be relative, and resolving it (through other symlinks
+    /// of the tree) must stay inside the tree.
+    fn check_symlink(&self, path: &RelPath, target: &str) -> Result<(), Error> {
+        let escape = || Error::SymlinkEscape {
+            path: path.to_string(),
+            target: target.to_owned(),
+        };
+        if target.is_empty()
+            || target.starts_with('/')
+            || target.contains('\\')
+            || target.contains('\0')
+        {
+            return Err(escape());
+        }
+        // Components of the directory holding the link, then walk.
+        let mut stack: Vec<String> = path.components().map(str::to_owned).collect();
+        stack.pop();
+        let mut todo: Vec<String> = target.split('/').rev().map(str::to_owned).collect();
+        let mut hops = 0;
+        while let Some(c) = todo.pop() {
+            match c.as_str() {
+                "" | "." => {}
+                ".." => {
+                    if stack.pop().is_none() {
+                        return Err(escape());
+                    }
+                }
+                name => {
+                    stack.push(name.to_owned());
+                    let joined = stack.join("/");
+                    let next = RelPath::parse(&joined, usize::MAX, usize::MAX)
+                        .ok()
+                        .and_then(|p| self.nodes.get(&p))
+                        .map(|n| &n.kind);
+                    if let Some(NodeKind::Symlink { target: t }) = next {
+                        hops += 1;
+                        if hops > 40 || t.starts_with('/') {
+                            return Err(escape());
+                        }
+                        stack.pop();
+                        todo.extend(t.split('/').rev().map(str::to_owned));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of the tree, once every file hash is known.
+    pub(crate) fn id(&self, root: RootKind) -> TreeId {
+        let mut d = TreeDigester::new();
+        for (p, n) in &self.nodes {
+            let path = if root == RootKind::File {
+                ""
+            } else {
+                p.as_str()
+            };
+            d.add(path, digest_node(&n.kind));
+        }
+        d.finish()
+    }
+}

@@ -1,0 +1,6 @@
+//! Fuzzes the streaming applier: arbitrary packages against a fixed base.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    deltapack_apply::fuzzing::verify_against_fixed_base(data);
+});
