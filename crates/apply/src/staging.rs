@@ -172,6 +172,11 @@ impl Staging {
                 let _ = d.keep();
             }
             Guard::File(f) => {
+                if let Some((_, n)) = target.nodes.iter().next() {
+                    if let NodeKind::File { mode, .. } = n.kind {
+                        set_mode(f.path(), mode)?;
+                    }
+                }
                 f.persist_noclobber(output).map_err(|e| {
                     let kind = e.error.kind();
                     if kind == std::io::ErrorKind::AlreadyExists {

@@ -163,49 +163,21 @@ impl Target {
     /// A symlink must be relative, and resolving it (through other symlinks
     /// of the tree) must stay inside the tree.
     fn check_symlink(&self, path: &RelPath, target: &str) -> Result<(), Error> {
-        let escape = || Error::SymlinkEscape {
-            path: path.to_string(),
-            target: target.to_owned(),
-        };
-        if target.is_empty()
-            || target.starts_with('/')
-            || target.contains('\\')
-            || target.contains('\0')
-        {
-            return Err(escape());
-        }
-        // Components of the directory holding the link, then walk.
-        let mut stack: Vec<String> = path.components().map(str::to_owned).collect();
-        stack.pop();
-        let mut todo: Vec<String> = target.split('/').rev().map(str::to_owned).collect();
-        let mut hops = 0;
-        while let Some(c) = todo.pop() {
-            match c.as_str() {
-                "" | "." => {}
-                ".." => {
-                    if stack.pop().is_none() {
-                        return Err(escape());
-                    }
-                }
-                name => {
-                    stack.push(name.to_owned());
-                    let joined = stack.join("/");
-                    let next = RelPath::parse(&joined, usize::MAX, usize::MAX)
-                        .ok()
-                        .and_then(|p| self.nodes.get(&p))
-                        .map(|n| &n.kind);
-                    if let Some(NodeKind::Symlink { target: t }) = next {
-                        hops += 1;
-                        if hops > 40 || t.starts_with('/') {
-                            return Err(escape());
-                        }
-                        stack.pop();
-                        todo.extend(t.split('/').rev().map(str::to_owned));
-                    }
-                }
+        let link_target = |p: &str| -> Option<String> {
+            let p = RelPath::parse(p, usize::MAX, usize::MAX).ok()?;
+            match &self.nodes.get(&p)?.kind {
+                NodeKind::Symlink { target } => Some(target.clone()),
+                _ => None,
             }
+        };
+        if deltapack_tree::symlink_stays_inside(path.as_str(), target, &link_target) {
+            Ok(())
+        } else {
+            Err(Error::SymlinkEscape {
+                path: path.to_string(),
+                target: target.to_owned(),
+            })
         }
-        Ok(())
     }
 
     /// The digest of the tree, once every file hash is known.

@@ -290,6 +290,54 @@ pub fn hash_file(path: &Path) -> Result<(u64, [u8; 32]), Error> {
     Ok((size, *h.finalize().as_bytes()))
 }
 
+/// Whether the symlink at `path` with `target` stays inside the tree when
+/// resolved, following the tree's other symlinks (`link_target(p)` gives the
+/// target of the symlink at `p`, if there is one). Absolute targets and
+/// backslashes never do. Resolution stops after 40 links, where operating
+/// systems stop too (a loop inside the tree is harmless).
+pub fn symlink_stays_inside(
+    path: &str,
+    target: &str,
+    link_target: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    if target.is_empty()
+        || target.starts_with('/')
+        || target.contains('\\')
+        || target.contains('\0')
+    {
+        return false;
+    }
+    let mut stack: Vec<String> = path.split('/').map(str::to_owned).collect();
+    stack.pop();
+    let mut todo: Vec<String> = target.split('/').rev().map(str::to_owned).collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "" | "." => {}
+            ".." => {
+                if stack.pop().is_none() {
+                    return false;
+                }
+            }
+            name => {
+                stack.push(name.to_owned());
+                if let Some(t) = link_target(&stack.join("/")) {
+                    hops += 1;
+                    if hops > 40 {
+                        return true;
+                    }
+                    if t.starts_with('/') || t.contains('\\') {
+                        return false;
+                    }
+                    stack.pop();
+                    todo.extend(t.split('/').rev().map(str::to_owned));
+                }
+            }
+        }
+    }
+    true
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -340,6 +388,35 @@ mod tests {
             NodeKind::File { mode, .. } => *mode,
             _ => 0,
         }
+    }
+
+    #[test]
+    fn symlink_resolution() {
+        let links: std::collections::HashMap<&str, &str> = [
+            ("d/up", ".."),
+            ("d/esc", "up/.."),
+            ("loop", "loop/x"),
+            ("top", "/etc"),
+        ]
+        .into_iter()
+        .collect();
+        let lt = |p: &str| links.get(p).map(|s| s.to_string());
+        assert!(symlink_stays_inside("a/link", "../b", &lt));
+        assert!(!symlink_stays_inside("a/link", "../../b", &lt));
+        assert!(!symlink_stays_inside("link", "/etc", &lt));
+        assert!(symlink_stays_inside("d/up", "..", &lt));
+        assert!(
+            !symlink_stays_inside("d/esc", "up/..", &lt),
+            "escape through another link"
+        );
+        assert!(
+            !symlink_stays_inside("x", "top/passwd", &lt),
+            "through an absolute link"
+        );
+        assert!(
+            symlink_stays_inside("loop", "loop/x", &lt),
+            "a loop never leaves"
+        );
     }
 
     #[test]

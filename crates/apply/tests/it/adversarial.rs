@@ -1,0 +1,773 @@
+//! ADVERSARIAL.md rows 1-10, 12 and 13: every bad package gets a specific
+//! error, nothing appears at the output path, no staging is left, and the
+//! base is unchanged.
+
+use deltapack_apply::{Applier, Error};
+use deltapack_format::{DecodeError, Limits, Node, Op, STREAMS, Section, StreamId};
+
+use crate::craft::*;
+use crate::harness::*;
+
+fn example_package() -> Vec<u8> {
+    diff(&example(1), &example(2))
+}
+
+/// Row 1: truncated at every offset.
+#[test]
+fn truncated_at_every_offset() {
+    let s = Scratch::new();
+    let pkg = example_package();
+    for n in 0..pkg.len() {
+        let err = apply_fails(Some(&example(1)), &pkg[..n], &s.path("out"));
+        assert!(
+            matches!(err, Error::Decode(DecodeError::Truncated { .. })),
+            "prefix of {n} bytes: expected Truncated, got {err:?}"
+        );
+    }
+    // Each section reports itself.
+    let sections: Vec<Section> = [10, 60, pkg.len() - 1]
+        .iter()
+        .map(
+            |&n| match apply(Some(&example(1)), &pkg[..n], &s.path("out")) {
+                Err(Error::Decode(DecodeError::Truncated { section, .. })) => section,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(
+        sections,
+        [Section::Prologue, Section::Header, Section::Payload]
+    );
+}
+
+/// Row 2: a flipped bit anywhere is an error, never a panic or a wrong tree.
+#[test]
+fn bit_flips_anywhere_are_caught() {
+    let s = Scratch::new();
+    let pkg = example_package();
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..pkg.len() {
+        let mut bad = pkg.clone();
+        bad[i] ^= 1 << (i % 8);
+        let err = apply_fails(Some(&example(1)), &bad, &s.path("out"));
+        let name = format!("{err:?}");
+        *kinds
+            .entry(name.split([' ', '(', '{']).next().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    // The last line of defence is the package hash; most flips are caught
+    // earlier with a more specific error.
+    assert!(kinds.len() > 2, "{kinds:?}");
+}
+
+/// Row 3: lengths and offsets that overflow or point outside.
+#[test]
+fn oversized_lengths_and_bad_seeks() {
+    let s = Scratch::new();
+    let base = noise(1, 10_000);
+    let target = noise(2, 100);
+    let old = s.write("old", &base);
+    let bsdiff = |ctrl_bytes: Vec<u8>, extra: Vec<u8>| {
+        let mut st: [Vec<u8>; STREAMS] = Default::default();
+        st[StreamId::Ctrl.index()] = ctrl_bytes;
+        st[StreamId::Diff.index()] = vec![1; 10];
+        st[StreamId::Extra.index()] = extra;
+        stored_file_package(&base, &target, Op::Bsdiff { source: 0 }, st)
+    };
+    let corrupt = |pkg: Vec<u8>, what: &str| match apply_fails(Some(&old), &pkg, &s.path("out")) {
+        Error::CorruptPatch {
+            codec: "bsdiff",
+            what: w,
+            ..
+        } => assert!(w.contains(what), "{w}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    corrupt(bsdiff(ctrl(u64::MAX, 0, 0), vec![]), "overruns");
+    corrupt(bsdiff(ctrl(50, u64::MAX - 10, 0), vec![]), "overruns");
+    corrupt(
+        bsdiff(ctrl(10, 0, -1_000_000), vec![]),
+        "reads 10 bytes at base offset -1000000",
+    );
+    corrupt(bsdiff(ctrl(10, 0, 20_000), vec![]), "of a 10000-byte file");
+    corrupt(
+        bsdiff([ctrl(10, 0, 100), ctrl(10, 0, i64::MAX)].concat(), vec![]),
+        "overflow",
+    );
+    corrupt(bsdiff(ctrl(0, 0, 0), vec![]), "overruns");
+    // A record longer than the limit.
+    let mut st: [Vec<u8>; STREAMS] = Default::default();
+    st[StreamId::Ctrl.index()] = ctrl(0, 100, 0);
+    st[StreamId::Extra.index()] = target.clone();
+    let mut pkg = stored_file_package(&base, &target, Op::Bsdiff { source: 0 }, st);
+    let at = pkg.len() - target.len() - 1; // the extra record's length byte
+    assert_eq!(pkg[at], 100);
+    let mut limits = Limits::default();
+    limits.max_record_len = 50;
+    let err = Applier::new()
+        .limits(limits)
+        .apply(Some(&old), &pkg[..], &s.path("out"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::LengthExceedsLimit {
+                what: "record length",
+                value: 100,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // The same package applies with default limits.
+    apply(Some(&old), &pkg, &s.path("ok")).unwrap();
+    pkg.clear();
+    // A prologue declaring a 4 GiB header.
+    let mut pkg = example_package();
+    pkg[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        apply_fails(Some(&example(1)), &pkg, &s.path("out")),
+        Error::Decode(DecodeError::LengthExceedsLimit {
+            what: "compressed header length",
+            ..
+        })
+    ));
+}
+
+/// Row 4: absurd counts fail before anything is allocated for them.
+#[test]
+fn huge_counts() {
+    let s = Scratch::new();
+    let (mut h, payload) = full_header(vec![("a", literal(b"x"))], b"x");
+    h.entries[0].node = literal(b"x");
+    let raw = h.encode();
+    // The entry count is the varint just before the (only) path: 1 -> 2^32.
+    let pos = raw.windows(4).rposition(|w| w == [1, 0, 1, b'a']).unwrap();
+    let mut count = Vec::new();
+    deltapack_format::reader::put_varint(&mut count, 1 << 32);
+    let bad = [&raw[..pos], &count[..], &raw[pos + 1..]].concat();
+    let err = apply_fails(None, &seal_raw(&bad, &payload), &s.path("out"));
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::LengthExceedsLimit {
+                what: "entry count",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // Without a limit, the count is checked against the bytes that remain.
+    let mut limits = Limits::default();
+    limits.max_entries = u64::MAX;
+    let err = Applier::new()
+        .limits(limits)
+        .apply(None, &seal_raw(&bad, &payload)[..], &s.path("out"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::Truncated {
+                section: Section::Header,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // With a tight limit the same count is a limit error.
+    let mut limits = Limits::default();
+    limits.max_entries = 1000;
+    let err = Applier::new()
+        .limits(limits)
+        .apply(None, &seal_raw(&bad, &payload)[..], &s.path("out"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::LengthExceedsLimit {
+                what: "entry count",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // Total output beyond the limit.
+    let big = Node::File(deltapack_format::FileEntry {
+        mode: 0o644,
+        size: 1 << 50,
+        hash: [0; 8],
+        op: Op::Literal,
+        blocks: vec![],
+    });
+    let (h, payload) = full_header(vec![("a", big)], b"");
+    let err = apply_fails(None, &seal_raw(&h.encode(), &payload), &s.path("out"));
+    assert!(
+        matches!(err, Error::Decode(DecodeError::LengthExceedsLimit { .. })),
+        "{err:?}"
+    );
+    // Too deep a path.
+    let deep = vec!["d"; 70].join("/");
+    let (h, payload) = full_header(vec![("p", literal(b"x"))], b"x");
+    let raw = replace_path(&h.encode(), "p", deep.as_bytes());
+    let err = apply_fails(None, &seal_raw(&raw, &payload), &s.path("out"));
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::UnsafePath {
+                reason: "path too deep",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+/// Row 5: decompression bombs.
+#[test]
+fn decompression_bombs() {
+    let s = Scratch::new();
+    // A data stream that inflates far past its declared size.
+    let declared = 1024usize;
+    let mut c = zstd::bulk::Compressor::new(19).unwrap();
+    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(20))
+        .unwrap();
+    let bomb = c.compress(&vec![0u8; 10 << 20]).unwrap();
+    let (mut h, _) = full_header(
+        vec![("a", literal(&vec![0u8; declared]))],
+        &vec![0u8; declared],
+    );
+    h.streams[0] = deltapack_format::StreamInfo {
+        compression: deltapack_format::Compression::Zstd,
+        window_log: 20,
+        raw_len: declared as u64,
+    };
+    let mut bufs: [Vec<u8>; STREAMS] = Default::default();
+    bufs[0] = bomb;
+    let payload = records(&bufs);
+    h.payload_len = payload.len() as u64;
+    let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+    assert!(
+        matches!(&err, Error::Stream { stream: StreamId::Data, what } if what.contains("longer than declared")),
+        "{err:?}"
+    );
+    // A frame asking for a 1 GiB window when the header allows 1 MiB.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(30))
+        .unwrap();
+    std::io::Write::write_all(&mut enc, &vec![0u8; declared]).unwrap();
+    bufs[0] = enc.finish().unwrap();
+    let payload = records(&bufs);
+    h.payload_len = payload.len() as u64;
+    let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+    assert!(
+        matches!(
+            err,
+            Error::Stream {
+                stream: StreamId::Data,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A header that inflates past its declared size.
+    let (h, payload) = full_header(vec![("a", literal(b"x"))], b"x");
+    let mut pkg = seal(&h, &payload);
+    let declared = u32::from_le_bytes(pkg[16..20].try_into().unwrap());
+    pkg[16..20].copy_from_slice(&(declared - 10).to_le_bytes());
+    assert!(matches!(
+        apply_fails(None, &pkg, &s.path("out")),
+        Error::Decode(DecodeError::HeaderDecompress { .. })
+    ));
+}
+
+/// Row 6: unknown magic, version, flags, compression, operation.
+#[test]
+fn unknown_versions_and_codecs() {
+    let s = Scratch::new();
+    let pkg = example_package();
+    let with = |at: usize, bytes: &[u8]| {
+        let mut p = pkg.clone();
+        p[at..at + bytes.len()].copy_from_slice(bytes);
+        apply_fails(Some(&example(1)), &p, &s.path("out"))
+    };
+    assert!(matches!(
+        with(0, b"PK\x03\x04"),
+        Error::Decode(DecodeError::BadMagic { .. })
+    ));
+    assert!(matches!(
+        with(8, &[2, 0]),
+        Error::Decode(DecodeError::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        })
+    ));
+    assert!(matches!(
+        with(10, &[0, 1]),
+        Error::Decode(DecodeError::UnsupportedFlags { found: 256 })
+    ));
+    // Compression 7 in the stream table, operation 9 in the header.
+    let p = split(&pkg);
+    let raw = p.header.encode();
+    let mut h2 = p.header.clone();
+    h2.streams[1] = deltapack_format::StreamInfo {
+        compression: deltapack_format::Compression::Zstd,
+        window_log: 20,
+        raw_len: 7,
+    };
+    let mut raw2 = h2.encode();
+    let at = raw2.windows(3).position(|w| w == [1, 20, 7]).unwrap();
+    raw2[at] = 7;
+    let err = apply_fails(
+        Some(&example(1)),
+        &seal_raw(&raw2, &p.payload),
+        &s.path("out"),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::UnknownValue {
+                what: "compression",
+                value: 7,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // Operations are one byte each, right after the symlink targets; the
+    // first file's op byte is found by changing it from its known value.
+    let ops: Vec<u8> = p
+        .header
+        .entries
+        .iter()
+        .filter_map(|e| match &e.node {
+            Node::File(f) => Some(match f.op {
+                Op::Copy { .. } => 0,
+                Op::Literal => 1,
+                Op::Bsdiff { .. } => 2,
+                _ => 3,
+            }),
+            _ => None,
+        })
+        .collect();
+    let at = raw
+        .windows(ops.len())
+        .position(|w| w == ops.as_slice())
+        .unwrap();
+    let mut raw3 = raw.clone();
+    raw3[at] = 9;
+    let err = apply_fails(
+        Some(&example(1)),
+        &seal_raw(&raw3, &p.payload),
+        &s.path("out"),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::UnknownValue {
+                what: "operation",
+                value: 9,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+/// Row 7: a byte after the end.
+#[test]
+fn trailing_data() {
+    let s = Scratch::new();
+    let mut pkg = example_package();
+    pkg.push(0);
+    let err = apply_fails(Some(&example(1)), &pkg, &s.path("out"));
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::TrailingData {
+                section: Section::Payload,
+                count: 1
+            })
+        ),
+        "{err:?}"
+    );
+    // And in the header.
+    let p = split(&example_package());
+    let mut raw = p.header.encode();
+    raw.push(0);
+    let err = apply_fails(
+        Some(&example(1)),
+        &seal_raw(&raw, &p.payload),
+        &s.path("out"),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::TrailingData {
+                section: Section::Header,
+                count: 1
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+/// Row 8: duplicates and conflicts.
+#[test]
+fn duplicate_and_conflicting_entries() {
+    let s = Scratch::new();
+    let dup = |a: &str, b: &[u8]| {
+        let (h, payload) = full_header(
+            vec![("aaaa", literal(b"x")), ("bbbb", literal(b"y"))],
+            b"xy",
+        );
+        let raw = replace_path(&h.encode(), "bbbb", b);
+        let raw = replace_path(&raw, "aaaa", a.as_bytes());
+        apply_fails(None, &seal_raw(&raw, &payload), &s.path("out"))
+    };
+    assert!(matches!(
+        dup("same", b"same"),
+        Error::Decode(DecodeError::DuplicatePath { .. })
+    ));
+    assert!(matches!(
+        dup("README", b"readme"),
+        Error::Decode(DecodeError::DuplicatePath { .. })
+    ));
+    assert!(matches!(
+        dup("cafe\u{301}", "caf\u{e9}".as_bytes()),
+        Error::Decode(DecodeError::DuplicatePath { .. })
+    ));
+    assert!(matches!(
+        dup("b", b"a"),
+        Error::Decode(DecodeError::Unsorted {
+            what: "entries",
+            ..
+        })
+    ));
+    // A file with an entry below it.
+    let (h, payload) = full_header(
+        vec![("f", literal(b"x")), ("f/inner", literal(b"y"))],
+        b"xy",
+    );
+    let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+    assert!(
+        matches!(err, Error::Decode(DecodeError::Inconsistent { .. })),
+        "{err:?}"
+    );
+    // An entry whose parent directory does not exist.
+    let (h, payload) = full_header(vec![("nodir/f", literal(b"x"))], b"x");
+    let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    // An entry that turns a base file into a directory without removing it.
+    s.write("old/x", "file");
+    s.write("new/y", "other");
+    let p = split(&diff(&s.path("old"), &s.path("new")));
+    let mut h = p.header.clone();
+    h.removals.clear();
+    h.entries.insert(
+        0,
+        deltapack_format::Entry {
+            path: rp("x"),
+            node: Node::Dir { mode: 0o755 },
+        },
+    );
+    h.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let err = apply_fails(Some(&s.path("old")), &seal(&h, &p.payload), &s.path("out"));
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+}
+
+/// Row 9: path traversal, refused at decode, never skipped.
+#[test]
+fn path_traversal() {
+    let s = Scratch::new();
+    let canary = s.write("canary", "do not touch");
+    let root = s.mkdir("root");
+    let bad: &[&[u8]] = &[
+        b"../x",
+        b"a/../../x",
+        b"/etc/x",
+        b"C:\\x",
+        b"C:x",
+        b"\\\\server\\share",
+        b"\\\\?\\C:\\x",
+        b"a\\b",
+        b"a\0b",
+        b"a\nb",
+        b".",
+        b"..",
+        b"CON",
+        b"nul.txt",
+        b"x.",
+        b"x ",
+        b"a//b",
+        b"a/",
+        b"\xef\xbf\xbd",
+    ];
+    for raw_path in bad {
+        let (h, payload) = full_header(vec![("placeholder", literal(b"x"))], b"x");
+        let raw = replace_path(&h.encode(), "placeholder", raw_path);
+        let err = apply_fails(None, &seal_raw(&raw, &payload), &root.join("out"));
+        assert!(
+            matches!(err, Error::Decode(DecodeError::UnsafePath { .. })),
+            "{:?}: {err:?}",
+            String::from_utf8_lossy(raw_path)
+        );
+    }
+    // Empty and non-UTF-8 names.
+    let (h, payload) = full_header(vec![("placeholder", literal(b"x"))], b"x");
+    let err = apply_fails(
+        None,
+        &seal_raw(&replace_path(&h.encode(), "placeholder", b""), &payload),
+        &root.join("out"),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::UnsafePath {
+                reason: "empty path",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let err = apply_fails(
+        None,
+        &seal_raw(
+            &replace_path(&h.encode(), "placeholder", b"\xff\xfe"),
+            &payload,
+        ),
+        &root.join("out"),
+    );
+    assert!(
+        matches!(
+            err,
+            Error::Decode(DecodeError::InvalidUtf8 { what: "path", .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fs_err::read(&canary).unwrap(), b"do not touch");
+    assert_eq!(
+        snapshot(&s.path("")).len(),
+        2,
+        "only the canary and the root exist"
+    );
+}
+
+/// Row 10: symlinks that escape, or that a later entry would write through.
+#[cfg(unix)]
+#[test]
+fn symlink_escapes() {
+    let s = Scratch::new();
+    let canary = s.write("canary", "do not touch");
+    let link = |target: &str| Node::Symlink {
+        target: target.to_owned(),
+    };
+    for (entries, what) in [
+        (vec![("link", link("../../etc"))], "parent escape"),
+        (vec![("link", link("/etc/passwd"))], "absolute"),
+        (
+            vec![
+                ("d", Node::Dir { mode: 0o755 }),
+                ("d/esc", link("up/..")),
+                ("d/up", link("..")),
+            ],
+            "chained",
+        ),
+    ] {
+        let (h, payload) = full_header(entries, b"");
+        let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+        assert!(
+            matches!(err, Error::SymlinkEscape { .. }),
+            "{what}: {err:?}"
+        );
+    }
+    // A file written "through" a symlink entry is refused at decode.
+    let (h, payload) = full_header(vec![("a", link("../..")), ("a/x", literal(b"x"))], b"x");
+    let err = apply_fails(None, &seal(&h, &payload), &s.path("out"));
+    assert!(
+        matches!(err, Error::Decode(DecodeError::Inconsistent { .. })),
+        "{err:?}"
+    );
+    // An escaping symlink already in the base is not carried into the target.
+    s.write("old/file", "x");
+    s.symlink("old/evil", "../../../etc");
+    let tree = deltapack_tree::Tree::scan(&s.path("old")).unwrap();
+    let (mut h, payload) = full_header(vec![], b"");
+    h.base = Some(tree.id());
+    h.target = tree.id();
+    let err = apply_fails(Some(&s.path("old")), &seal(&h, &payload), &s.path("out"));
+    assert!(matches!(err, Error::SymlinkEscape { .. }), "{err:?}");
+    assert_eq!(fs_err::read(&canary).unwrap(), b"do not touch");
+}
+
+/// Row 12: the wrong base.
+#[test]
+fn wrong_base() {
+    let s = Scratch::new();
+    let pkg = example_package();
+    let copy = |name: &str| {
+        let dst = s.path(name);
+        for (p, snap) in snapshot(&example(1)) {
+            match snap {
+                Snap::Dir { .. } => {
+                    fs_err::create_dir_all(dst.join(&p)).unwrap();
+                }
+                Snap::File { .. } => {
+                    fs_err::create_dir_all(dst.join(&p).parent().unwrap()).unwrap();
+                    fs_err::copy(example(1).join(&p), dst.join(&p)).unwrap();
+                }
+                Snap::Symlink { .. } => unreachable!(),
+            }
+        }
+        dst
+    };
+    // One byte changed in a file the package reads.
+    let b = copy("edited");
+    let mut data = fs_err::read(b.join("bin/sample-app")).unwrap();
+    data[1000] ^= 1;
+    fs_err::write(b.join("bin/sample-app"), &data).unwrap();
+    match apply_fails(Some(&b), &pkg, &s.path("out")) {
+        Error::BaseMismatch { path, reason } => {
+            assert_eq!(path, "bin/sample-app");
+            assert!(reason.contains("contents differ"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A file the package reads is missing.
+    let b = copy("missing");
+    fs_err::remove_file(b.join("share/config.json")).unwrap();
+    assert!(
+        matches!(apply_fails(Some(&b), &pkg, &s.path("out")), Error::BaseMismatch { path, .. } if path == "share/config.json")
+    );
+    // A file the package does not read was changed, or one was added.
+    let b = copy("unrelated");
+    fs_err::write(b.join("share/locale/fr/messages.po"), "edited by the user").unwrap();
+    assert!(matches!(
+        apply_fails(Some(&b), &pkg, &s.path("out")),
+        Error::BaseTreeMismatch { .. }
+    ));
+    let b = copy("added");
+    fs_err::write(b.join("stray.log"), "x").unwrap();
+    match apply_fails(Some(&b), &pkg, &s.path("out")) {
+        Error::BaseTreeMismatch {
+            expected_files,
+            found_files,
+            ..
+        } => assert_eq!(found_files, expected_files + 1),
+        other => panic!("{other:?}"),
+    }
+    // The wrong version entirely, a file instead of a directory, no base.
+    assert!(matches!(
+        apply_fails(Some(&example(2)), &pkg, &s.path("out")),
+        Error::BaseMismatch { .. }
+    ));
+    let f = s.write("a-file", "x");
+    assert!(matches!(
+        apply_fails(Some(&f), &pkg, &s.path("out")),
+        Error::BaseKind { .. }
+    ));
+    assert!(matches!(
+        apply_fails(None, &pkg, &s.path("out")),
+        Error::BaseRequired { .. }
+    ));
+}
+
+/// Row 13: a patch that applies but produces the wrong bytes.
+#[test]
+fn wrong_output_is_never_installed() {
+    let s = Scratch::new();
+    let p = split(&example_package());
+    let file_index = p
+        .header
+        .entries
+        .iter()
+        .position(|e| e.path.as_str() == "bin/sample-app")
+        .unwrap();
+    // Whole-file hash.
+    let mut h = p.header.clone();
+    if let Node::File(f) = &mut h.entries[file_index].node {
+        f.hash[0] ^= 1;
+    }
+    match apply_fails(Some(&example(1)), &seal(&h, &p.payload), &s.path("out")) {
+        Error::HashMismatch { path, block } => {
+            assert_eq!(path, "bin/sample-app");
+            assert_eq!(block, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A block hash, with small blocks.
+    let pkg = diff_with(
+        deltapack_diff::Differ::new().block_log(12),
+        Some(&example(1)),
+        &example(2),
+    );
+    let p = split(&pkg);
+    let mut h = p.header.clone();
+    if let Node::File(f) = &mut h.entries[file_index].node {
+        f.blocks[3][0] ^= 1;
+    }
+    assert!(matches!(
+        apply_fails(Some(&example(1)), &seal(&h, &p.payload), &s.path("out")),
+        Error::HashMismatch { block: Some(3), .. }
+    ));
+    // The tree digest.
+    let mut h = p.header.clone();
+    h.target.digest[5] ^= 1;
+    assert!(matches!(
+        apply_fails(Some(&example(1)), &seal(&h, &p.payload), &s.path("out")),
+        Error::TargetMismatch { .. }
+    ));
+}
+
+#[test]
+fn existing_output_is_left_alone() {
+    let s = Scratch::new();
+    let out = s.write("out/precious", "keep me");
+    let err = apply(Some(&example(1)), &example_package(), &s.path("out")).unwrap_err();
+    assert!(matches!(err, Error::OutputExists { .. }));
+    assert_eq!(fs_err::read(out).unwrap(), b"keep me");
+}
+
+/// Offsets beyond 4 GiB: a bsdiff control reading near the end of a sparse
+/// 4.1 GiB base file.
+#[cfg(unix)]
+#[test]
+fn offsets_beyond_4_gib() {
+    let s = Scratch::new();
+    let size: u64 = (4 << 30) + 4096;
+    let old = s.path("old");
+    {
+        let f = fs_err::File::create(&old).unwrap();
+        f.set_len(size).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.file().write_all_at(b"far away", size - 100).unwrap();
+    }
+    let mut full = vec![0u8; 0];
+    // Read 8 bytes at offset size-100 (delta = size-100 since new_pos = 0), then 2 literal bytes.
+    let target = b"far away!!".to_vec();
+    let mut st: [Vec<u8>; STREAMS] = Default::default();
+    st[StreamId::Ctrl.index()] = ctrl(8, 2, (size - 100) as i64);
+    st[StreamId::Diff.index()] = vec![0; 8];
+    st[StreamId::Zrun.index()] = vec![0];
+    st[StreamId::Extra.index()] = b"!!".to_vec();
+    // Build the header by hand: hashing a 4 GiB sparse file is the cost.
+    let (h_size, h_hash) = deltapack_tree::hash_file(&old).unwrap();
+    full.extend_from_slice(&h_hash);
+    let mut d = deltapack_format::TreeDigester::new();
+    d.add(
+        "",
+        deltapack_format::DigestNode::File {
+            executable: false,
+            size: h_size,
+            hash: &h_hash,
+        },
+    );
+    let pkg = {
+        let tmp = stored_file_package(b"", &target, Op::Bsdiff { source: 0 }, st);
+        let mut p = split(&tmp);
+        p.header.base = Some(d.finish());
+        p.header.sources[0].size = h_size;
+        p.header.sources[0].hash8.copy_from_slice(&h_hash[..8]);
+        seal(&p.header, &p.payload)
+    };
+    apply(Some(&old), &pkg, &s.path("out")).unwrap();
+    assert_eq!(fs_err::read(s.path("out")).unwrap(), target);
+}

@@ -1,0 +1,166 @@
+//! The `deltapack` binary end to end: real processes, real files, exit
+//! codes and messages.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_deltapack"))
+}
+
+fn example(v: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn tree_eq(a: &Path, b: &Path) -> bool {
+    Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn diff_inspect_verify_apply() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("u.dpk");
+    let out = ok(bin()
+        .args(["diff", "--to-version", "1.1.0", "--from-version", "1.0.0"])
+        .arg(example(1))
+        .arg(example(2))
+        .arg("-o")
+        .arg(&pkg));
+    assert!(out.contains("bytes"), "{out}");
+    let text = ok(bin().arg("inspect").arg(&pkg));
+    assert!(
+        text.contains("bin/sample-app (bsdiff from bin/sample-app)"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(bin().arg("inspect").arg("--json").arg(&pkg))).unwrap();
+    assert_eq!(json["to_version"], "1.1.0");
+    assert_eq!(json["kind"], "delta");
+    assert!(
+        json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == "share/licenses/LICENSE" && e["op"] == "copy")
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["verify", "--json"])
+        .arg(&pkg)
+        .arg("--base")
+        .arg(example(1))))
+    .unwrap();
+    assert_eq!(v["full"], true);
+    ok(bin()
+        .arg("apply")
+        .arg(example(1))
+        .arg(&pkg)
+        .arg("-o")
+        .arg(t.path().join("v2")));
+    assert!(tree_eq(&t.path().join("v2"), &example(2)));
+}
+
+#[test]
+fn apply_reads_stdin_and_pack_makes_full_packages() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("full.dpk");
+    ok(bin().arg("pack").arg(example(2)).arg("-o").arg(&pkg));
+    let f = fs_err::File::open(&pkg).unwrap().into_file();
+    let out = bin()
+        .args(["apply", "-", "-o"])
+        .arg(t.path().join("v2"))
+        .stdin(Stdio::from(f))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree_eq(&t.path().join("v2"), &example(2)));
+}
+
+#[test]
+fn errors_are_one_line_with_the_cause_and_exit_non_zero() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("u.dpk");
+    ok(bin()
+        .arg("diff")
+        .arg(example(1))
+        .arg(example(2))
+        .arg("-o")
+        .arg(&pkg));
+    // Wrong base: names the file.
+    let out = run(bin()
+        .arg("apply")
+        .arg(example(2))
+        .arg(&pkg)
+        .arg("-o")
+        .arg(t.path().join("x")));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("deltapack: error: applying"), "{err}");
+    assert!(err.contains("does not match the package"), "{err}");
+    assert!(!t.path().join("x").exists());
+    // Missing package file: names the path.
+    let out = run(bin().arg("inspect").arg(t.path().join("nope.dpk")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.dpk"));
+    // Not a package.
+    let out = run(bin()
+        .arg("verify")
+        .arg(example(1).join("share/config.json")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a deltapack package"));
+    // Usage errors are clap's (exit 2).
+    let out = run(bin().arg("diff").arg(example(1)));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("u.dpk");
+    ok(bin()
+        .arg("diff")
+        .arg(example(1))
+        .arg(example(2))
+        .arg("-o")
+        .arg(&pkg));
+    let mut child = bin()
+        .arg("inspect")
+        .arg(&pkg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
