@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
 mod adversarial;
+mod compat;
 mod craft;
 mod fuzz_replay;
 mod harness;
