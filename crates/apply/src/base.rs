@@ -140,8 +140,12 @@ impl BaseFile {
     pub(crate) fn at(&mut self, pos: u64, max: usize) -> Result<&[u8], Error> {
         let in_cache = pos >= self.cache_start && pos < self.cache_start + self.cache_len as u64;
         if !in_cache {
+            // Read what is asked for (at least a page): patches jump around
+            // the base, and reading a whole cache for a few bytes each time
+            // would copy the file many times over.
+            let len = max.clamp(4096, CACHE);
             self.cache_start = pos;
-            self.cache_len = read_at(&mut self.file, pos, &mut self.cache)?;
+            self.cache_len = read_at(&mut self.file, pos, &mut self.cache[..len])?;
             if self.cache_len == 0 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,

@@ -28,12 +28,17 @@ pub(crate) struct CostModel {
 
 impl Default for CostModel {
     fn default() -> Self {
+        // A mismatch costs twice a literal, so a block is worth keeping
+        // when at least half of its bytes match (bsdiff's own criterion)
+        // and the rest pays for its control triple (about one byte plus
+        // one per varint byte). Tuned on the corpus, where the optimum is
+        // flat around these values.
         CostModel {
             literal: 16,
-            mismatch: 48,
+            mismatch: 32,
             matched: 1,
-            ctrl_fixed: 32,
-            ctrl_byte: 56,
+            ctrl_fixed: 40,
+            ctrl_byte: 64,
             threshold: 0,
         }
     }
