@@ -97,6 +97,7 @@ impl Staging {
     /// Copies the base files that the target keeps unchanged, checking that
     /// each still has the contents the base was verified with.
     pub(crate) fn carry_over(&self, vb: &VerifiedBase, target: &Target) -> Result<(), Error> {
+        let mut buf = vec![0u8; 64 * 1024];
         for (p, n) in &target.nodes {
             let (Origin::Base, NodeKind::File { hash, .. }) = (&n.origin, &n.kind) else {
                 continue;
@@ -107,7 +108,6 @@ impl Staging {
             let mut src = fs_err::File::open(vb.fs_path(p))?;
             let mut dst = create_file(&self.at(p), mode)?;
             let mut h = blake3::Hasher::new();
-            let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let k = src.read(&mut buf)?;
                 if k == 0 {

@@ -162,12 +162,6 @@ pub(crate) fn open_package(p: &Path) -> Result<Box<dyn Read>> {
     }
 }
 
-fn tree_bytes(p: &Path) -> u64 {
-    deltapack_tree::Tree::scan(p)
-        .map(|t| t.id().bytes)
-        .unwrap_or(0)
-}
-
 fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<()> {
     let start = Instant::now();
     let mut d = deltapack_diff::Differ::new()
@@ -222,7 +216,6 @@ fn apply(old: Option<&Path>, patch: &Path, output: &Path, sync: bool) -> Result<
         deltapack_tree::hex(&id.digest),
         start.elapsed().as_secs_f64()
     );
-    let _ = tree_bytes;
     Ok(())
 }
 

@@ -106,6 +106,17 @@ const FRAME_OVERHEAD: usize = 9;
 /// estimated with standalone zstd frames, minus their fixed overhead.
 fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encoding, Error> {
     let blocks = bsdiff::diff_blocks(&old, new, s.sorter(), SEGMENT as usize)?;
+    let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
+    // A large file that bsdiff mostly matches needs no estimates: storing
+    // it whole cannot win, and patch-from is not allowed.
+    let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
+    if !ref_eligible && extra < new.len() / 2 {
+        return Ok(Encoding::Bsdiff {
+            source: src.clone(),
+            old,
+            blocks,
+        });
+    }
     let mut scratch = RawStreams::default();
     scratch.push_bsdiff(&old, new, &blocks, false);
     let level = if new.len() <= 1 << 20 { 19 } else { 3 };
@@ -126,7 +137,7 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
         .map(|b| est(b))
         .sum::<Result<usize, Error>>()?;
     let literal_size = est(new)?;
-    let ref_size = if (old.len() + new.len()) as u64 <= s.zstd_ref_max {
+    let ref_size = if ref_eligible {
         zstd_ref(&old, new, s.zstd_ref_level)?
             .len()
             .saturating_sub(FRAME_OVERHEAD)

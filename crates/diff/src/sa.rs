@@ -3,8 +3,20 @@
 //! The bsdiff-family codec needs the suffix array of the old file. Two
 //! constructions are available: [`Libsais`] (C, the fastest measured, single
 //! threaded so it never fights rayon for cores) and [`DivSufSort`] (pure
-//! Rust, about 1.8x slower, 32-bit only). Files below 2 GiB get 32-bit
-//! indices (4 bytes per byte of old file); larger files get 64-bit indices.
+//! Rust, about 1.8x slower, 32-bit only).
+//!
+//! **Index width and very large files.** Files below 2 GiB get 32-bit
+//! indices: the array costs 4 bytes per byte of old file (a 30 MB binary
+//! needs 120 MB). From 2 GiB, libsais builds 64-bit indices (8 bytes per
+//! byte), which works as long as the machine has about 10x the old file in
+//! memory. Beyond that the plan is to partition: sort the old file in
+//! overlapping windows of at most 2 GiB (each with 32-bit indices), search
+//! each window's array for every match, and keep the longest, so memory is
+//! bounded by the window rather than the file; bidiff's `sacapart` does the
+//! same. The rest of the pipeline is already 64-bit clean: block positions
+//! are `usize`, controls are varints, and the applier reads the base with
+//! 64-bit offsets through a small buffer (tested against a sparse 4 GiB
+//! base).
 
 use crate::Error;
 

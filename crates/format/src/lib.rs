@@ -50,14 +50,19 @@ const HEADER_LEVEL: i32 = 19;
 /// Encodes the prologue and compressed header for `payload`: the bytes that
 /// precede it.
 pub fn encode_prefix(header: &Header, payload: &[u8]) -> std::io::Result<Vec<u8>> {
-    let raw = header.encode();
-    let compressed = zstd::bulk::compress(&raw, HEADER_LEVEL)?;
+    encode_prefix_raw(&header.encode(), payload)
+}
+
+/// [`encode_prefix`] for header bytes encoded already (tools and tests that
+/// need to write headers the encoder would not).
+pub fn encode_prefix_raw(raw_header: &[u8], payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    let compressed = zstd::bulk::compress(raw_header, HEADER_LEVEL)?;
     let mut h = blake3::Hasher::new();
     h.update(&compressed);
     h.update(payload);
     let prologue = Prologue {
         header_len: compressed.len() as u32,
-        header_raw_len: raw.len() as u32,
+        header_raw_len: raw_header.len() as u32,
         package_hash: *h.finalize().as_bytes(),
     };
     let mut out = Vec::with_capacity(PROLOGUE_LEN + compressed.len());

@@ -2,8 +2,8 @@
 //! never writes.
 
 use deltapack_format::{
-    DigestNode, Entry, FileEntry, Header, Limits, Op, Prologue, RecordHeader, RelPath, RootKind,
-    STREAMS, Source, StreamId, StreamInfo, TreeDigester, TreeId, decode_prefix, encode_prefix,
+    DigestNode, Entry, FileEntry, Header, Limits, Op, RecordHeader, RelPath, RootKind, STREAMS,
+    Source, StreamId, StreamInfo, TreeDigester, TreeId, decode_prefix, encode_prefix,
 };
 
 /// A package taken apart.
@@ -30,17 +30,7 @@ pub fn seal(header: &Header, payload: &[u8]) -> Vec<u8> {
 
 /// Like [`seal`], from raw (uncompressed) header bytes.
 pub fn seal_raw(raw: &[u8], payload: &[u8]) -> Vec<u8> {
-    let compressed = zstd::bulk::compress(raw, 19).unwrap();
-    let mut h = blake3::Hasher::new();
-    h.update(&compressed);
-    h.update(payload);
-    let p = Prologue {
-        header_len: compressed.len() as u32,
-        header_raw_len: raw.len() as u32,
-        package_hash: *h.finalize().as_bytes(),
-    };
-    let mut out = p.encode().to_vec();
-    out.extend_from_slice(&compressed);
+    let mut out = deltapack_format::encode_prefix_raw(raw, payload).unwrap();
     out.extend_from_slice(payload);
     out
 }

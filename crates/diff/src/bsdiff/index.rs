@@ -48,36 +48,58 @@ impl<'a> MatchIndex<'a> {
 
     /// The longest prefix of `pat` that occurs in the old file: `(old_pos, len)`.
     /// Matches shorter than two bytes are reported as length 0.
+    ///
+    /// A binary search within the two-byte bucket that never compares bytes
+    /// it already knows: every suffix between two bounds shares at least the
+    /// smaller of their common prefixes with the pattern.
     #[inline]
     pub(crate) fn longest_match(&self, pat: &[u8]) -> (usize, usize) {
         if pat.len() < 2 {
             return (0, 0);
         }
         let k = key(pat, 0);
-        let (mut lo, mut hi) = (self.bucket[k] as usize, self.bucket[k + 1] as usize);
-        if lo == hi {
+        let (first, last) = (self.bucket[k] as usize, self.bucket[k + 1] as usize);
+        if first == last {
             return (0, 0);
         }
-        // Binary search for the first suffix >= pat, comparing from byte 2
-        // (every suffix in the bucket shares the first two bytes).
-        let rest = &pat[2..];
-        let (first, last) = (lo, hi);
+        // Common prefix of the pattern with the suffix just below `lo` and
+        // with the one at `hi`; every suffix in the bucket shares 2 bytes.
+        let (mut lo, mut hi) = (first, last);
+        let (mut llcp, mut rlcp) = (2usize, 2usize);
+        let (mut lset, mut rset) = (false, false);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let s = &self.old[self.sa.at(mid) + 2..];
-            if s < rest {
-                lo = mid + 1;
-            } else {
+            let pos = self.sa.at(mid);
+            let s = &self.old[pos..];
+            let skip = llcp.min(rlcp);
+            let l = skip + common_prefix(&s[skip.min(s.len())..], &pat[skip..]);
+            if l == pat.len() || (l < s.len() && s[l] > pat[l]) {
                 hi = mid;
+                rlcp = l;
+                rset = true;
+            } else {
+                lo = mid + 1;
+                llcp = l;
+                lset = true;
             }
         }
         let mut best = (0usize, 0usize);
-        for rank in [lo.wrapping_sub(1), lo] {
-            if rank < first || rank >= last {
-                continue;
-            }
-            let pos = self.sa.at(rank);
-            let n = 2 + common_prefix(&self.old[pos + 2..], rest);
+        if lo > first {
+            let pos = self.sa.at(lo - 1);
+            let n = if lset {
+                llcp
+            } else {
+                2 + common_prefix(&self.old[pos + 2..], &pat[2..])
+            };
+            best = (pos, n);
+        }
+        if lo < last {
+            let pos = self.sa.at(lo);
+            let n = if rset {
+                rlcp
+            } else {
+                2 + common_prefix(&self.old[pos + 2..], &pat[2..])
+            };
             if n > best.1 {
                 best = (pos, n);
             }

@@ -22,7 +22,7 @@ use scan::ScanParams;
 /// The new file is scanned in pieces of this size in parallel. The size is
 /// fixed (not derived from the thread count) so that output is the same
 /// whatever the number of threads.
-const SCAN_CHUNK: usize = 4 << 20;
+const SCAN_CHUNK: usize = 1 << 20;
 
 /// Finds the blocks of a bsdiff patch from `old` to `new`. No block has an
 /// add or extra region longer than `max_run`.

@@ -55,9 +55,19 @@ pub(crate) fn scan(
     let mut lastpos = 0usize;
     let mut lastoffset: isize = 0;
 
-    let same_at = |n: usize, off: isize| -> bool {
-        let o = n as isize + off;
-        o >= 0 && o < oldsize && old[o as usize] == new[n]
+    // Positions in `new[from..to]` where the alignment `off` matches old.
+    let count_same = |from: usize, to: usize, off: isize| -> usize {
+        let lo = (from as isize).max(-off).max(0) as usize;
+        let hi = (to as isize).min(oldsize - off).max(lo as isize) as usize;
+        if lo >= hi {
+            return 0;
+        }
+        let o = (lo as isize + off) as usize;
+        new[lo..hi]
+            .iter()
+            .zip(&old[o..o + (hi - lo)])
+            .filter(|(a, b)| a == b)
+            .count()
     };
 
     while scan < end {
@@ -68,11 +78,9 @@ pub(crate) fn scan(
             let (p, l) = index.longest_match(&new[scan..end]);
             pos = p;
             len = l;
-            while scsc < scan + len {
-                if same_at(scsc, lastoffset) {
-                    oldscore += 1;
-                }
-                scsc += 1;
+            if scsc < scan + len {
+                oldscore += count_same(scsc, scan + len, lastoffset);
+                scsc = scan + len;
             }
             if (len == oldscore && len != 0) || len > oldscore + params.mismatch {
                 break;
@@ -84,11 +92,7 @@ pub(crate) fn scan(
             } else {
                 1
             };
-            for s in scan..scan + step {
-                if same_at(s, lastoffset) {
-                    oldscore = oldscore.saturating_sub(1);
-                }
-            }
+            oldscore = oldscore.saturating_sub(count_same(scan, scan + step, lastoffset));
             scan += step;
         }
 
