@@ -12,13 +12,13 @@ use deltapack_format::{DecodeError, StreamId};
 pub enum Error {
     /// The package bytes are malformed.
     #[error("bad package: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     /// An I/O operation failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The base tree could not be read.
     #[error("reading the base: {0}")]
-    BaseTree(#[from] deltapack_tree::Error),
+    BaseTree(deltapack_tree::Error),
     /// The package is a delta but no base was given.
     #[error("this package is a delta from version {from:?}: a base tree is required")]
     BaseRequired {
@@ -157,6 +157,20 @@ pub enum Error {
         /// The link.
         path: String,
     },
+}
+
+// The inner errors are part of the message rather than a `source`, so
+// that a chain printer (`{:#}`) does not say everything twice.
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Decode(e)
+    }
+}
+
+impl From<deltapack_tree::Error> for Error {
+    fn from(e: deltapack_tree::Error) -> Self {
+        Error::BaseTree(e)
+    }
 }
 
 impl Error {

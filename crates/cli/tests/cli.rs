@@ -134,6 +134,17 @@ fn errors_are_one_line_with_the_cause_and_exit_non_zero() {
         .arg(example(1).join("share/config.json")));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a deltapack package"));
+    // A damaged package: the cause is said once.
+    let mut bytes = fs_err::read(&pkg).unwrap();
+    bytes[8] = 9;
+    fs_err::write(t.path().join("bad.dpk"), &bytes).unwrap();
+    let out = run(bin().arg("verify").arg(t.path().join("bad.dpk")));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.matches("unsupported package format version 9").count(),
+        1,
+        "{err}"
+    );
     // Usage errors are clap's (exit 2).
     let out = run(bin().arg("diff").arg(example(1)));
     assert_eq!(out.status.code(), Some(2));

@@ -112,7 +112,7 @@ fn zstd_chunks(
     use zstd::zstd_safe::CParameter;
     let io = |e: std::io::Error| Error::Compress {
         stream_codec: "zstd",
-        source: e,
+        cause: e,
     };
     let mut enc = match prefix {
         Some(p) => {
@@ -164,7 +164,7 @@ fn zstd_chunks(
 pub(crate) fn lzma_filters(preset: u32, nice_len: u32, window_log: u8) -> Result<Filters, Error> {
     let mut opts = LzmaOptions::new_preset(preset).map_err(|e| Error::Compress {
         stream_codec: "lzma2",
-        source: e.into(),
+        cause: e.into(),
     })?;
     opts.dict_size(1u32 << window_log);
     if nice_len > 0 {
@@ -184,7 +184,7 @@ fn lzma_chunks(
 ) -> Result<Vec<Vec<u8>>, Error> {
     let err = |e: liblzma::stream::Error| Error::Compress {
         stream_codec: "lzma2",
-        source: e.into(),
+        cause: e.into(),
     };
     let filters = lzma_filters(preset, nice_len, window_log)?;
     let mut s = Stream::new_raw_encoder(&filters).map_err(err)?;

@@ -128,7 +128,7 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
             .map(|v| v.len().saturating_sub(FRAME_OVERHEAD).max(1))
             .map_err(|e| Error::Compress {
                 stream_codec: "zstd",
-                source: e,
+                cause: e,
             })
     };
     let bsdiff_size = scratch
@@ -168,7 +168,7 @@ pub(crate) fn zstd_ref(old: &[u8], new: &[u8], level: i32) -> Result<Vec<u8>, Er
     use zstd::zstd_safe::CParameter;
     let io = |e: std::io::Error| Error::Compress {
         stream_codec: "zstd",
-        source: e,
+        cause: e,
     };
     let wlog = crate::compress::window_log_for((old.len() + new.len()) as u64, 27).max(10);
     let mut enc =

@@ -79,12 +79,12 @@ pub enum Error {
         reason: String,
     },
     /// A compressor failed.
-    #[error("{stream_codec} compression failed: {source}")]
+    #[error("{stream_codec} compression failed: {cause}")]
     Compress {
         /// Which compressor.
         stream_codec: &'static str,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An option is out of range.
     #[error("invalid option: {0}")]

@@ -243,7 +243,7 @@ pub(crate) fn write(parts: Parts<'_>, s: &Settings) -> Result<Package, Error> {
     };
     let prefix = encode_prefix(&header, &payload).map_err(|e| Error::Compress {
         stream_codec: "zstd",
-        source: e,
+        cause: e,
     })?;
     Ok(Package {
         header,

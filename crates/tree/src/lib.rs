@@ -39,12 +39,12 @@ pub enum Error {
         path: PathBuf,
     },
     /// A name is not a portable relative path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     UnsafeName {
         /// The offending path.
         path: PathBuf,
         /// The rule it breaks.
-        source: DecodeError,
+        reason: DecodeError,
     },
     /// Two names collide on case-insensitive or normalising file systems.
     #[error("{a:?} and {b:?} differ only in case or Unicode normalisation")]
@@ -111,9 +111,9 @@ impl Tree {
             let name = root.file_name().and_then(|n| n.to_str()).unwrap_or("file");
             let path = RelPath::parse(name, 4096, 64)
                 .or_else(|_| RelPath::parse("file", 4096, 64))
-                .map_err(|source| Error::UnsafeName {
+                .map_err(|reason| Error::UnsafeName {
                     path: root.to_owned(),
-                    source,
+                    reason,
                 })?;
             let (size, hash) = hash_file(root)?;
             let kind = NodeKind::File {
@@ -229,9 +229,9 @@ fn walk(root: &Path, rel: Option<&RelPath>, out: &mut Vec<(RelPath, Listed)>) ->
             Some(r) => format!("{r}/{name}"),
             None => name.to_owned(),
         };
-        let path = RelPath::parse(&joined, 4096, 64).map_err(|source| Error::UnsafeName {
+        let path = RelPath::parse(&joined, 4096, 64).map_err(|reason| Error::UnsafeName {
             path: fs_path.clone(),
-            source,
+            reason,
         })?;
         let meta = fs_err::symlink_metadata(&fs_path)?;
         let ft = meta.file_type();
