@@ -46,8 +46,7 @@ pub(crate) fn diff_blocks(
             max_run,
         ));
     }
-    let sa = sorter.sort(old)?;
-    let index = MatchIndex::new(old, sa);
+    let index = MatchIndex::build(old, sorter)?;
     let starts: Vec<usize> = (0..new.len()).step_by(SCAN_CHUNK).collect();
     let parts: Vec<Vec<Block>> = starts
         .par_iter()

@@ -75,7 +75,8 @@ pub(crate) fn scan(
         scan += len;
         let mut scsc = scan;
         while scan < end {
-            let (p, l) = index.longest_match(&new[scan..end]);
+            let hint = usize::try_from(scan as isize + lastoffset).ok();
+            let (p, l) = index.longest_match(&new[scan..end], hint);
             pos = p;
             len = l;
             if scsc < scan + len {
