@@ -2,6 +2,8 @@
 //! sample app, and a synthetic 8 MiB executable-like pair (code moved,
 //! pointers changed). Criterion reports bytes of new data per second.
 
+#![forbid(unsafe_code)]
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 

@@ -7,8 +7,9 @@
 //! tars. The table reports each figure and its ratio to deltapack's.
 //!
 //! ```text
-//! cargo run --release -p deltapack-bench --bin compare -- [--pairs ruff-patch,...] [--tools ...] [--repeat N] [--json out.json]
+//! cargo run --release -p deltapack-benches --bin compare -- [--pairs ruff-patch,...] [--tools ...] [--repeat N] [--json out.json]
 //! ```
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use deltapack_format::reader::unzigzag;
-use deltapack_format::{Compression, Limits, StreamId, StreamInfo};
+use deltapack_format::reader::{Reader, unzigzag};
+use deltapack_format::{Compression, Limits, Section, StreamId, StreamInfo};
 use liblzma::stream::{Action, Filters, LzmaOptions, Status, Stream};
 use zstd::stream::raw::{Decoder as ZDecoder, InBuffer, Operation, OutBuffer};
 
@@ -244,24 +244,21 @@ impl<'p> StreamDecoder<'p> {
 
     /// Reads a canonical unsigned varint.
     pub(crate) fn varint<R: Read>(&mut self, payload: &mut Payload<R>) -> Result<u64, Error> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.byte(payload)?;
-            if i == 9 && b > 1 {
+        // Gather the varint's bytes (it may straddle refills), then decode
+        // them with the format's one varint reader.
+        let mut buf = [0u8; 10];
+        let mut n = 0;
+        while n < buf.len() {
+            buf[n] = self.byte(payload)?;
+            n += 1;
+            if buf[n - 1] & 0x80 == 0 {
                 break;
             }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    break;
-                }
-                return Ok(value);
-            }
         }
-        Err(Error::stream(
-            self.id,
-            format!("malformed varint near decoded byte {}", self.produced),
-        ))
+        let at = self.produced - (self.out_len - self.out_pos) as u64 - n as u64;
+        Reader::new(&buf[..n], Section::Stream(self.id))
+            .varint()
+            .map_err(|_| Error::stream(self.id, format!("malformed varint at decoded byte {at}")))
     }
 
     /// Reads a zigzag-coded signed varint.
