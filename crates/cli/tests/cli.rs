@@ -28,6 +28,19 @@ fn ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A temp dir holding `u.dpk`, the example's v1 -> v2 package.
+fn example_package() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("u.dpk");
+    ok(bin()
+        .arg("diff")
+        .arg(example(1))
+        .arg(example(2))
+        .arg("-o")
+        .arg(&pkg));
+    (t, pkg)
+}
+
 fn tree_eq(a: &Path, b: &Path) -> bool {
     Command::new("diff")
         .arg("-r")
@@ -103,14 +116,7 @@ fn apply_reads_stdin_and_pack_makes_full_packages() {
 
 #[test]
 fn errors_are_one_line_with_the_cause_and_exit_non_zero() {
-    let t = tempfile::tempdir().unwrap();
-    let pkg = t.path().join("u.dpk");
-    ok(bin()
-        .arg("diff")
-        .arg(example(1))
-        .arg(example(2))
-        .arg("-o")
-        .arg(&pkg));
+    let (t, pkg) = example_package();
     // Wrong base: names the file.
     let out = run(bin()
         .arg("apply")
@@ -152,14 +158,7 @@ fn errors_are_one_line_with_the_cause_and_exit_non_zero() {
 
 #[test]
 fn closed_stdout_is_not_an_error() {
-    let t = tempfile::tempdir().unwrap();
-    let pkg = t.path().join("u.dpk");
-    ok(bin()
-        .arg("diff")
-        .arg(example(1))
-        .arg(example(2))
-        .arg("-o")
-        .arg(&pkg));
+    let (_dir, pkg) = example_package();
     let mut child = bin()
         .arg("inspect")
         .arg(&pkg)
