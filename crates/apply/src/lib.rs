@@ -198,7 +198,7 @@ impl Applier {
         )?;
         progress(Event::Finishing);
         if let Some(vb) = &vb {
-            staging.carry_over(vb, &target)?;
+            staging.carry_over(vb, &target, self.sync)?;
         }
         staging.make_symlinks(&target)?;
         let id = check_target(header, &target)?;

@@ -95,16 +95,20 @@ impl Staging {
     }
 
     /// Copies the base files that the target keeps unchanged, checking that
-    /// each still has the contents the base was verified with.
-    pub(crate) fn carry_over(&self, vb: &VerifiedBase, target: &Target) -> Result<(), Error> {
+    /// each still has the contents the base was verified with, and syncing
+    /// each copy when asked.
+    pub(crate) fn carry_over(
+        &self,
+        vb: &VerifiedBase,
+        target: &Target,
+        sync: bool,
+    ) -> Result<(), Error> {
         let mut buf = vec![0u8; 64 * 1024];
         for (p, n) in &target.nodes {
-            let (Origin::Base, NodeKind::File { hash, .. }) = (&n.origin, &n.kind) else {
+            let (Origin::Base, NodeKind::File { hash, mode, .. }) = (&n.origin, &n.kind) else {
                 continue;
             };
-            let NodeKind::File { mode, .. } = n.kind else {
-                continue;
-            };
+            let mode = *mode;
             let mut src = fs_err::File::open(vb.fs_path(p))?;
             let mut dst = create_file(&self.at(p), mode)?;
             let mut h = blake3::Hasher::new();
@@ -120,6 +124,9 @@ impl Staging {
                 return Err(Error::BaseChanged {
                     path: p.to_string(),
                 });
+            }
+            if sync {
+                dst.sync_all()?;
             }
         }
         Ok(())
@@ -138,16 +145,9 @@ impl Staging {
 
     /// Sets modes, syncs, and renames staging to `output`.
     pub(crate) fn finish(self, target: &Target, output: &Path, sync: bool) -> Result<(), Error> {
-        // Files were created with their modes (and synced when written);
+        // Files were created with their modes and synced when written;
         // directories, deepest first, may still need theirs (one that is
         // not writable was created writable).
-        if sync {
-            for (p, n) in &target.nodes {
-                if let (NodeKind::File { .. }, Origin::Base) = (&n.kind, &n.origin) {
-                    fs_err::File::open(self.at(p))?.sync_all()?;
-                }
-            }
-        }
         for (p, n) in target.nodes.iter().rev() {
             if let NodeKind::Dir { mode } = n.kind {
                 if sync {

@@ -304,36 +304,29 @@ fn unknown_versions_and_codecs() {
         with(10, &[0, 1]),
         Error::Decode(DecodeError::UnsupportedFlags { found: 256 })
     ));
-    // Compression 7 in the stream table, operation 9 in the header.
+    // Compression 7 in the stream table, operation 9 in the header: each
+    // is an `UnknownValue` naming the field.
     let p = split(&pkg);
-    let raw = p.header.encode();
+    let unknown = |raw: &[u8]| match apply_fails(
+        Some(&example(1)),
+        &seal_raw(raw, &p.payload),
+        &s.path("out"),
+    ) {
+        Error::Decode(DecodeError::UnknownValue { what, value, .. }) => (what, value),
+        other => panic!("{other:?}"),
+    };
     let mut h2 = p.header.clone();
     h2.streams[1] = deltapack_format::StreamInfo {
         compression: deltapack_format::Compression::Zstd,
         window_log: 20,
         raw_len: 7,
     };
-    let mut raw2 = h2.encode();
-    let at = raw2.windows(3).position(|w| w == [1, 20, 7]).unwrap();
-    raw2[at] = 7;
-    let err = apply_fails(
-        Some(&example(1)),
-        &seal_raw(&raw2, &p.payload),
-        &s.path("out"),
-    );
-    assert!(
-        matches!(
-            err,
-            Error::Decode(DecodeError::UnknownValue {
-                what: "compression",
-                value: 7,
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    let mut raw = h2.encode();
+    let at = raw.windows(3).position(|w| w == [1, 20, 7]).unwrap();
+    raw[at] = 7;
+    assert_eq!(unknown(&raw), ("compression", 7));
     // Operations are one byte each, right after the symlink targets; the
-    // first file's op byte is found by changing it from its known value.
+    // run of op bytes is found by its known values.
     let ops: Vec<u8> = p
         .header
         .entries
@@ -348,28 +341,13 @@ fn unknown_versions_and_codecs() {
             _ => None,
         })
         .collect();
+    let mut raw = p.header.encode();
     let at = raw
         .windows(ops.len())
         .position(|w| w == ops.as_slice())
         .unwrap();
-    let mut raw3 = raw.clone();
-    raw3[at] = 9;
-    let err = apply_fails(
-        Some(&example(1)),
-        &seal_raw(&raw3, &p.payload),
-        &s.path("out"),
-    );
-    assert!(
-        matches!(
-            err,
-            Error::Decode(DecodeError::UnknownValue {
-                what: "operation",
-                value: 9,
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    raw[at] = 9;
+    assert_eq!(unknown(&raw), ("operation", 9));
 }
 
 /// Row 7: a byte after the end.
