@@ -17,6 +17,7 @@ macro_rules! out {
 
 mod inspect;
 mod progress;
+mod release;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,143 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new ed25519 signing key pair: NAME.key (secret) and NAME.pub.
+    Keygen {
+        /// Path without extension (e.g. `release` gives release.key and release.pub).
+        #[arg(short, long, default_value = "release")]
+        output: PathBuf,
+    },
+    /// Publish a version into an update repository: full bundles, deltas from
+    /// the channel's last versions, and a signed manifest.
+    #[command(disable_version_flag = true)]
+    Release {
+        #[command(flatten)]
+        opts: release::SignOpts,
+        /// The version (semver).
+        #[arg(long = "version", id = "release_version", value_name = "VERSION")]
+        version: String,
+        /// The channel.
+        #[arg(long, default_value = "stable")]
+        channel: String,
+        /// NAME=PATH: a platform's build output (directory, file, .tar.gz,
+        /// .tar.zst or .zip). Repeat for each platform.
+        #[arg(long = "platform", required = true, value_name = "NAME=PATH")]
+        platforms: Vec<String>,
+        /// Release notes file (Markdown).
+        #[arg(long)]
+        notes: Option<PathBuf>,
+        /// Installs older than this get the full bundle, not a delta.
+        #[arg(long)]
+        min_delta_version: Option<String>,
+        /// Initial staged-rollout percentage.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+        rollout: u8,
+        /// Build only shard I of N of the packages (for CI matrices); join
+        /// the shards with `repo merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
+    /// Offer an existing release on another channel (e.g. beta to stable)
+    /// without rebuilding it.
+    Promote {
+        #[command(flatten)]
+        opts: release::SignOpts,
+        /// The version.
+        #[arg(id = "release_version", value_name = "VERSION")]
+        version: String,
+        /// The channel it must already be on.
+        #[arg(long)]
+        from: Option<String>,
+        /// The channel to offer it on.
+        #[arg(long)]
+        to: String,
+        /// Staged-rollout percentage on the new channel.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+        rollout: u8,
+    },
+    /// Raise, lower, pause or resume a release's staged rollout.
+    #[command(disable_version_flag = true)]
+    Rollout {
+        #[command(flatten)]
+        opts: release::SignOpts,
+        /// The channel.
+        #[arg(long, default_value = "stable")]
+        channel: String,
+        /// The version (default: the channel's newest).
+        #[arg(long = "version", id = "release_version", value_name = "VERSION")]
+        version: Option<String>,
+        /// New percentage (0-100).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100),
+              required_unless_present_any = ["pause", "resume"])]
+        percent: Option<u8>,
+        /// Stop offering it to installs not on it yet.
+        #[arg(long, conflicts_with_all = ["percent", "resume"])]
+        pause: bool,
+        /// Offer it again at its percentage.
+        #[arg(long, conflicts_with = "percent")]
+        resume: bool,
+    },
+    /// Withdraw a bad release; installs on it are offered the newest good one.
+    Yank {
+        #[command(flatten)]
+        opts: release::SignOpts,
+        /// The version.
+        #[arg(id = "release_version", value_name = "VERSION")]
+        version: String,
+        /// Why (shown to operators).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Restore a yanked release.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Repository maintenance.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Serve a directory over HTTP (with Range support) for testing and
+    /// small self-hosting.
+    Serve {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Check every artifact, the signature, and that every delta applies.
+    Verify {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Trusted public key (text or .pub file); repeatable.
+        #[arg(long = "pub", value_name = "KEY|FILE")]
+        pubs: Vec<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join shard outputs (directories) into the repository and sign.
+    Merge {
+        #[command(flatten)]
+        opts: release::SignOpts,
+        /// Shard output directories to copy in first.
+        shards: Vec<PathBuf>,
+    },
+    /// Re-sign the manifest with a new expiry (run on a schedule).
+    Refresh {
+        #[command(flatten)]
+        opts: release::SignOpts,
+    },
+    /// Print the verified manifest as JSON.
+    Show {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Trusted public key (text or .pub file); repeatable.
+        #[arg(long = "pub", value_name = "KEY|FILE", required = true)]
+        pubs: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -150,6 +288,61 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Inspect { patch, json } => inspect::inspect(&patch, json),
         Command::Verify { patch, base, json } => verify(&patch, base.as_deref(), json),
+        Command::Keygen { output } => release::keygen(&output),
+        Command::Release {
+            opts,
+            version,
+            channel,
+            platforms,
+            notes,
+            min_delta_version,
+            rollout,
+            shard,
+        } => release::release(
+            &opts,
+            &version,
+            &channel,
+            &platforms,
+            notes.as_deref(),
+            min_delta_version.as_deref(),
+            rollout,
+            shard.as_deref(),
+        ),
+        Command::Promote {
+            opts,
+            version,
+            from,
+            to,
+            rollout,
+        } => release::promote(&opts, &version, from.as_deref(), &to, rollout),
+        Command::Rollout {
+            opts,
+            channel,
+            version,
+            percent,
+            pause,
+            resume,
+        } => {
+            let change = match (percent, pause, resume) {
+                (Some(p), _, _) => deltapack_release::RolloutChange::Percent(p),
+                (None, true, _) => deltapack_release::RolloutChange::Pause,
+                _ => deltapack_release::RolloutChange::Resume,
+            };
+            release::rollout(&opts, &channel, version.as_deref(), change)
+        }
+        Command::Yank {
+            opts,
+            version,
+            reason,
+            undo,
+        } => release::yank(&opts, &version, &reason, undo),
+        Command::Repo(RepoCommand::Verify { repo, pubs, json }) => {
+            release::verify(&repo, &pubs, json)
+        }
+        Command::Repo(RepoCommand::Merge { opts, shards }) => release::merge(&opts, &shards),
+        Command::Repo(RepoCommand::Refresh { opts }) => release::refresh(&opts),
+        Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
+        Command::Serve { repo, addr } => release::serve(&repo, addr),
     }
 }
 
@@ -249,4 +442,13 @@ fn verify(patch: &Path, base: Option<&Path>, json: bool) -> Result<()> {
         out!("{}: OK: {what}", patch.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

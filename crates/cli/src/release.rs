@@ -1,0 +1,331 @@
+//! The repository commands: `keygen`, `release`, `promote`, `rollout`,
+//! `yank`, `repo verify|merge|refresh|show` and `serve`. Argument parsing
+//! and printing only; the work is in `deltapack-release`,
+//! `deltapack-manifest` and `deltapack-serve`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use deltapack_manifest::{PublicKey, SecretKey, Version};
+use deltapack_release::{Event, NewRelease, Packager, RolloutChange, Shard, Summary};
+
+/// Options shared by the commands that change a repository.
+#[derive(clap::Args)]
+pub(crate) struct SignOpts {
+    /// The repository directory.
+    #[arg(long)]
+    repo: PathBuf,
+    /// Secret key file (repeat to sign with several during a rotation), or
+    /// `env:VAR` to read the key text from an environment variable.
+    #[arg(long = "key", value_name = "FILE|env:VAR")]
+    keys: Vec<String>,
+    /// Public key (text or .pub file) trusted for the existing manifest
+    /// when no secret key is given (shard runs).
+    #[arg(long = "pub", value_name = "KEY|FILE")]
+    pubs: Vec<String>,
+    /// Days until the new manifest expires.
+    #[arg(long, default_value_t = 30)]
+    expires_in_days: u64,
+    /// Earlier versions of the channel that get a delta.
+    #[arg(long, default_value_t = deltapack_release::DEFAULT_DELTAS)]
+    deltas: usize,
+    /// Diff level, 1 (fastest) to 9 (smallest).
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(1..=9))]
+    level: u8,
+}
+
+impl SignOpts {
+    fn packager(&self, need_key: bool) -> Result<Packager> {
+        let mut keys = Vec::new();
+        for k in &self.keys {
+            keys.push(read_secret(k, &self.repo)?);
+        }
+        if need_key && keys.is_empty() {
+            bail!("this command signs the manifest: pass --key FILE (or --key env:VAR)");
+        }
+        let pubs = self
+            .pubs
+            .iter()
+            .map(|p| read_public(p))
+            .collect::<Result<Vec<_>>>()?;
+        let mut p = Packager::new(&self.repo)
+            .keys(keys)
+            .trust(pubs)
+            .deltas(self.deltas)
+            .level(self.level)
+            .expires_in(self.expires_in_days.saturating_mul(86_400));
+        // Reproducible builds: the release date and manifest times follow
+        // SOURCE_DATE_EPOCH when it is set.
+        if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            p = p.now(t);
+        }
+        Ok(p)
+    }
+}
+
+fn read_secret(spec: &str, repo: &Path) -> Result<SecretKey> {
+    let text = if let Some(var) = spec.strip_prefix("env:") {
+        std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?
+    } else {
+        let path = Path::new(spec);
+        if let (Ok(k), Ok(r)) = (fs_err::canonicalize(path), fs_err::canonicalize(repo)) {
+            if k.starts_with(&r) {
+                bail!(
+                    "refusing to use {}: a secret key inside the repository would be published",
+                    path.display()
+                );
+            }
+        }
+        fs_err::read_to_string(path)?
+    };
+    SecretKey::from_text(&text).with_context(|| format!("reading secret key {spec}"))
+}
+
+/// A public key given as text, or the path of a `.pub` file.
+pub(crate) fn read_public(spec: &str) -> Result<PublicKey> {
+    let text = if spec.starts_with("ed25519:") {
+        spec.to_owned()
+    } else {
+        fs_err::read_to_string(spec)?
+    };
+    PublicKey::from_text(&text).with_context(|| format!("reading public key {spec}"))
+}
+
+fn progress(e: Event) {
+    match e {
+        Event::Building { job } => eprintln!("building {job}"),
+        Event::Restoring { platform, version } => {
+            eprintln!("restoring {platform} {version} from its full bundle");
+        }
+        _ => {}
+    }
+}
+
+fn report(s: &Summary, start: Instant) -> Result<()> {
+    for (path, size) in &s.built {
+        if !s.dropped.contains(path) {
+            out!("built {path}: {size} bytes");
+        }
+    }
+    for path in &s.dropped {
+        out!("dropped {path}: not clearly smaller than the full bundle");
+    }
+    if let Some(r) = &s.shard_record {
+        out!("shard record {r}: run `deltapack repo merge` once every shard is done");
+    }
+    if let Some((seq, size)) = s.manifest {
+        out!("manifest.json: sequence {seq}, {size} bytes, signed");
+    }
+    out!("done in {:.2}s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `keygen`: writes NAME.key (secret, mode 0600) and NAME.pub.
+pub(crate) fn keygen(out: &Path) -> Result<()> {
+    let key = SecretKey::generate()?;
+    let secret = out.with_extension("key");
+    let public = out.with_extension("pub");
+    for p in [&secret, &public] {
+        if fs_err::symlink_metadata(p).is_ok() {
+            bail!("{} exists; refusing to overwrite a key", p.display());
+        }
+    }
+    let mut opts = fs_err::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(&secret)?;
+    f.write_all(key.to_text().as_bytes())?;
+    f.sync_all()?;
+    fs_err::write(&public, format!("{}\n", key.public().to_text()))?;
+    out!(
+        "secret key: {} (keep it out of the repository)",
+        secret.display()
+    );
+    out!("public key: {} (embed this in the app)", public.display());
+    out!("{}", key.public().to_text());
+    Ok(())
+}
+
+/// `release`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn release(
+    opts: &SignOpts,
+    version: &str,
+    channel: &str,
+    platforms: &[String],
+    notes: Option<&Path>,
+    min_delta_version: Option<&str>,
+    rollout: u8,
+    shard: Option<&str>,
+) -> Result<()> {
+    let start = Instant::now();
+    let shard = shard.map(parse_shard).transpose()?;
+    let sharded = shard.is_some_and(|s| s.count > 1);
+    let p = opts.packager(!sharded)?;
+    let platforms = platforms
+        .iter()
+        .map(|s| {
+            let (name, path) = s
+                .split_once('=')
+                .with_context(|| format!("--platform {s:?}: expected NAME=PATH"))?;
+            Ok((name.to_owned(), PathBuf::from(path)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let notes = match notes {
+        Some(p) => fs_err::read_to_string(p)?,
+        None => String::new(),
+    };
+    let r = NewRelease {
+        version: parse_version(version)?,
+        channel: channel.to_owned(),
+        platforms,
+        notes,
+        min_delta_version: min_delta_version.map(parse_version).transpose()?,
+        rollout_percent: rollout,
+    };
+    let s = p.release(&r, shard, &progress)?;
+    report(&s, start)
+}
+
+fn parse_shard(s: &str) -> Result<Shard> {
+    let (i, n) = s
+        .split_once('/')
+        .context("--shard: expected I/N, e.g. 0/4")?;
+    Ok(Shard {
+        index: i.parse().context("--shard: I is not a number")?,
+        count: n.parse().context("--shard: N is not a number")?,
+    })
+}
+
+fn parse_version(s: &str) -> Result<Version> {
+    Version::parse(s).with_context(|| format!("{s:?} is not a semantic version (like 1.4.0)"))
+}
+
+/// `promote`.
+pub(crate) fn promote(
+    opts: &SignOpts,
+    version: &str,
+    from: Option<&str>,
+    to: &str,
+    rollout: u8,
+) -> Result<()> {
+    let start = Instant::now();
+    let s = opts
+        .packager(true)?
+        .promote(&parse_version(version)?, from, to, rollout, &progress)?;
+    report(&s, start)
+}
+
+/// `rollout`.
+pub(crate) fn rollout(
+    opts: &SignOpts,
+    channel: &str,
+    version: Option<&str>,
+    change: RolloutChange,
+) -> Result<()> {
+    let start = Instant::now();
+    let v = version.map(parse_version).transpose()?;
+    let s = opts.packager(true)?.rollout(channel, v.as_ref(), change)?;
+    report(&s, start)
+}
+
+/// `yank`.
+pub(crate) fn yank(opts: &SignOpts, version: &str, reason: &str, undo: bool) -> Result<()> {
+    let start = Instant::now();
+    let v = parse_version(version)?;
+    let reason = (!undo).then_some(reason);
+    let s = opts.packager(true)?.yank(&v, reason, &progress)?;
+    report(&s, start)
+}
+
+/// `repo merge`.
+pub(crate) fn merge(opts: &SignOpts, shards: &[PathBuf]) -> Result<()> {
+    let start = Instant::now();
+    let s = opts.packager(true)?.merge(shards)?;
+    report(&s, start)
+}
+
+/// `repo refresh`.
+pub(crate) fn refresh(opts: &SignOpts) -> Result<()> {
+    let start = Instant::now();
+    let s = opts.packager(true)?.refresh()?;
+    report(&s, start)
+}
+
+/// `repo verify`: exit status 1 when anything is wrong.
+pub(crate) fn verify(repo: &Path, pubs: &[String], json: bool) -> Result<()> {
+    let start = Instant::now();
+    if pubs.is_empty() {
+        bail!("pass the public key(s) the app trusts: --pub KEY|FILE");
+    }
+    let keys = pubs
+        .iter()
+        .map(|p| read_public(p))
+        .collect::<Result<Vec<_>>>()?;
+    let r = deltapack_release::verify_repo(repo, &keys, None, &|_| {})?;
+    if json {
+        let problems: Vec<_> = r
+            .problems
+            .iter()
+            .map(|p| serde_json::json!({"path": p.path, "problem": p.defect.to_string()}))
+            .collect();
+        let v = serde_json::json!({
+            "ok": r.ok(),
+            "artifacts": r.artifacts,
+            "deltas_applied": r.deltas_applied,
+            "bytes": r.bytes,
+            "problems": problems,
+        });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for p in &r.problems {
+            out!("{}: {}", p.path, p.defect);
+        }
+        out!(
+            "{}: {} artifacts ({} bytes), {} deltas applied to their bases, {} problems, {:.2}s",
+            if r.ok() { "OK" } else { "FAILED" },
+            r.artifacts,
+            r.bytes,
+            r.deltas_applied,
+            r.problems.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    if !r.ok() {
+        bail!("repository verification failed");
+    }
+    Ok(())
+}
+
+/// `repo show`: the manifest, verified, as pretty JSON.
+pub(crate) fn show(repo: &Path, pubs: &[String]) -> Result<()> {
+    let keys = pubs
+        .iter()
+        .map(|p| read_public(p))
+        .collect::<Result<Vec<_>>>()?;
+    let path = repo.join(deltapack_release::layout::MANIFEST);
+    let bytes = fs_err::read(&path)?;
+    let v = deltapack_manifest::Verifier::new(&keys)
+        .ignore_expiry()
+        .verify(&bytes)
+        .with_context(|| format!("verifying {}", path.display()))?;
+    out!("{}", serde_json::to_string_pretty(v.manifest())?);
+    Ok(())
+}
+
+/// `serve`: runs in the foreground until killed.
+pub(crate) fn serve(repo: &Path, addr: std::net::SocketAddr) -> Result<()> {
+    let running = deltapack_serve::Server::new(repo).bind(addr)?;
+    out!("serving {} at {}", repo.display(), running.url());
+    running.wait()?;
+    Ok(())
+}
