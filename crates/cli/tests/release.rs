@@ -1,0 +1,260 @@
+//! The repository commands of the real binary: keygen, release (twice, the
+//! second time with a delta), repo verify (passing, then failing on a
+//! tampered artifact), lifecycle verbs, key hygiene, and serve answering a
+//! Range request for an artifact.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deltapack"));
+    c.env("SOURCE_DATE_EPOCH", "1800000000");
+    c
+}
+
+fn example(v: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn keygen_release_verify_and_lifecycle() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    let out = ok(bin().arg("keygen").arg("-o").arg(&key));
+    let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
+    assert!(out.contains(public.trim()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs_err::metadata(key.with_extension("key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "secret key must not be readable by others");
+    }
+    let (_, err) = fails(bin().arg("keygen").arg("-o").arg(&key));
+    assert!(err.contains("refusing to overwrite"), "{err}");
+
+    let notes = t.path().join("notes.md");
+    fs_err::write(&notes, "Faster.\n").unwrap();
+    let release = |v: &str, tree: PathBuf| {
+        let mut c = bin();
+        c.args(["release", "--repo"])
+            .arg(&repo)
+            .args(["--version", v, "--channel", "stable", "--key"])
+            .arg(key.with_extension("key"))
+            .arg("--notes")
+            .arg(&notes)
+            .arg(format!("--platform=linux-x86_64={}", tree.display()));
+        c
+    };
+    ok(&mut release("1.0.0", example(1)));
+    let out = ok(&mut release("1.1.0", example(2)));
+    assert!(
+        out.contains("built pkg/linux-x86_64/1.1.0/from-1.0.0.dpk"),
+        "{out}"
+    );
+    assert!(out.contains("sequence 2"), "{out}");
+    let again = ok(&mut release("1.1.0", example(2)));
+    assert!(!again.contains("built"), "a rerun builds nothing: {again}");
+
+    let pubkey = key.with_extension("pub");
+    let out = ok(bin()
+        .args(["repo", "verify"])
+        .arg(&repo)
+        .arg("--pub")
+        .arg(&pubkey));
+    assert!(out.starts_with("OK: 3 artifacts"), "{out}");
+    let out = ok(bin()
+        .args(["repo", "verify", "--json"])
+        .arg(&repo)
+        .arg("--pub")
+        .arg(public.trim()));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["deltas_applied"], 1);
+
+    let show = ok(bin()
+        .args(["repo", "show"])
+        .arg(&repo)
+        .arg("--pub")
+        .arg(&pubkey));
+    let m: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(m["releases"][1]["notes"], "Faster.\n");
+    assert_eq!(m["issued"], 1_800_000_000u64);
+
+    // Lifecycle verbs keep the manifest signed.
+    let signed = |c: &mut Command| {
+        c.arg("--repo")
+            .arg(&repo)
+            .arg("--key")
+            .arg(key.with_extension("key"));
+    };
+    let mut c = bin();
+    c.args(["rollout", "--channel", "stable", "--percent", "25"]);
+    signed(&mut c);
+    ok(&mut c);
+    let mut c = bin();
+    c.args(["promote", "1.1.0", "--from", "stable", "--to", "beta"]);
+    signed(&mut c);
+    ok(&mut c);
+    let mut c = bin();
+    c.args(["yank", "1.1.0", "--reason", "bad build"]);
+    signed(&mut c);
+    let out = ok(&mut c);
+    assert!(
+        out.contains("built pkg/linux-x86_64/1.0.0/from-1.1.0.dpk"),
+        "{out}"
+    );
+    let show = ok(bin()
+        .args(["repo", "show"])
+        .arg(&repo)
+        .arg("--pub")
+        .arg(&pubkey));
+    let m: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(m["releases"][1]["yanked"], "bad build");
+    assert_eq!(
+        m["channels"]["stable"]["releases"][1]["rollout"]["percent"],
+        25
+    );
+    assert_eq!(m["channels"]["beta"]["releases"][0]["version"], "1.1.0");
+    assert_eq!(m["sequence"], 5);
+    ok(bin()
+        .args(["repo", "verify"])
+        .arg(&repo)
+        .arg("--pub")
+        .arg(&pubkey));
+
+    // Tamper with the delta: verify names it and exits 1.
+    let delta = repo.join("pkg/linux-x86_64/1.1.0/from-1.0.0.dpk");
+    let mut bytes = fs_err::read(&delta).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    fs_err::write(&delta, bytes).unwrap();
+    let (out, err) = fails(
+        bin()
+            .args(["repo", "verify"])
+            .arg(&repo)
+            .arg("--pub")
+            .arg(&pubkey),
+    );
+    assert!(
+        out.contains("pkg/linux-x86_64/1.1.0/from-1.0.0.dpk: BLAKE3 is"),
+        "{out}"
+    );
+    assert!(err.contains("verification failed"), "{err}");
+
+    // Wrong public key.
+    let other = t.path().join("other");
+    ok(bin().arg("keygen").arg("-o").arg(&other));
+    let (_, err) = fails(
+        bin()
+            .args(["repo", "verify"])
+            .arg(&repo)
+            .arg("--pub")
+            .arg(other.with_extension("pub")),
+    );
+    assert!(err.contains("untrusted keys"), "{err}");
+}
+
+#[test]
+fn secret_keys_inside_the_repository_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    fs_err::create_dir_all(&repo).unwrap();
+    ok(bin().arg("keygen").arg("-o").arg(repo.join("oops")));
+    let (_, err) = fails(
+        bin()
+            .args(["release", "--repo"])
+            .arg(&repo)
+            .args(["--version", "1.0.0", "--key"])
+            .arg(repo.join("oops.key"))
+            .arg(format!("--platform=p={}", example(1).display())),
+    );
+    assert!(err.contains("inside the repository"), "{err}");
+    // From the environment, as CI secrets are handed over.
+    let text = fs_err::read_to_string(repo.join("oops.key")).unwrap();
+    fs_err::remove_file(repo.join("oops.key")).unwrap();
+    ok(bin()
+        .env("RELEASE_KEY", text)
+        .args(["release", "--repo"])
+        .arg(&repo)
+        .args(["--version", "1.0.0", "--key", "env:RELEASE_KEY"])
+        .arg(format!("--platform=p={}", example(1).display())));
+    assert!(repo.join("manifest.json").exists());
+}
+
+#[test]
+fn serve_answers_range_requests() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    ok(bin()
+        .args(["release", "--repo"])
+        .arg(&repo)
+        .args(["--version", "1.0.0", "--key"])
+        .arg(key.with_extension("key"))
+        .arg(format!("--platform=p={}", example(1).display())));
+    let mut child = bin()
+        .arg("serve")
+        .arg(&repo)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = Vec::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let full = fs_err::read(repo.join("pkg/p/1.0.0/full.dpk")).unwrap();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /pkg/p/1.0.0/full.dpk HTTP/1.1\r\nHost: x\r\nRange: bytes=10-109\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 206"), "{head}");
+    assert!(
+        head.contains(&format!("content-range: bytes 10-109/{}", full.len())),
+        "{head}"
+    );
+    assert_eq!(&resp[split + 4..], &full[10..110]);
+}
