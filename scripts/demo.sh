@@ -30,3 +30,13 @@ cp "$work/update.dpk" "$work/bad.dpk"
 printf '\x00' | dd of="$work/bad.dpk" bs=1 seek=200 conv=notrunc status=none
 if "$bin" apply "$old" "$work/bad.dpk" -o "$work/v2-bad"; then echo "unexpected success"; exit 1; fi
 test ! -e "$work/v2-bad" && echo "no output was created"
+echo
+echo "== an update repository: two versions on two platforms, signed, verified"
+"$bin" keygen -o "$work/release" > /dev/null
+for v in 1:1.0.0 2:1.1.0; do
+  "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --key "$work/release.key" \
+    --platform "linux-x86_64=testdata/example/v${v%%:*}" --platform "linux-aarch64=testdata/example/v${v%%:*}" \
+    2> /dev/null
+done
+"$bin" repo verify "$work/repo" --pub "$work/release.pub"
+(cd "$work/repo" && find . -type f | sort)

@@ -125,6 +125,10 @@ enum Command {
         /// the shards with `repo merge`.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// With --shard: write the shard's packages and record here instead
+        /// of into the repository, so a CI job uploads only what it built.
+        #[arg(long, requires = "shard", value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Offer an existing release on another channel (e.g. beta to stable)
     /// without rebuilding it.
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> Result<()> {
             min_delta_version,
             rollout,
             shard,
+            out,
         } => release::release(
             &opts,
             &version,
@@ -307,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
             min_delta_version.as_deref(),
             rollout,
             shard.as_deref(),
+            out.as_deref(),
         ),
         Command::Promote {
             opts,

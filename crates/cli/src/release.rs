@@ -166,11 +166,15 @@ pub(crate) fn release(
     min_delta_version: Option<&str>,
     rollout: u8,
     shard: Option<&str>,
+    shard_out: Option<&Path>,
 ) -> Result<()> {
     let start = Instant::now();
     let shard = shard.map(parse_shard).transpose()?;
     let sharded = shard.is_some_and(|s| s.count > 1);
-    let p = opts.packager(!sharded)?;
+    let mut p = opts.packager(!sharded)?;
+    if let Some(dir) = shard_out {
+        p = p.shard_output(dir);
+    }
     let platforms = platforms
         .iter()
         .map(|s| {

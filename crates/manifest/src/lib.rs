@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod envelope;
+pub mod fuzzing;
 mod keys;
 mod model;
 

@@ -63,6 +63,14 @@ pub(crate) fn write_atomic(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), E
         .tempfile_in(dir)
         .map_err(|e| Error::Io(fs_err_wrap(e, dir)))?;
     tmp.write_all(bytes)?;
+    // Temporary files are private (0600); published files must be readable
+    // by whatever serves the directory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(&path)
         .map_err(|e| Error::Io(fs_err_wrap(e.error, &path)))?;

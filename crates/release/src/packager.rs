@@ -82,6 +82,7 @@ pub struct Packager {
     level: u8,
     expires_in: u64,
     now: Option<u64>,
+    shard_out: Option<PathBuf>,
 }
 
 impl Packager {
@@ -95,7 +96,16 @@ impl Packager {
             level: 9,
             expires_in: DEFAULT_EXPIRES_IN,
             now: None,
+            shard_out: None,
         }
+    }
+
+    /// Where a shard run writes its packages and record (laid out like a
+    /// repository; default: the repository itself). Lets a CI job upload
+    /// just what it built.
+    pub fn shard_output(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.shard_out = Some(dir.into());
+        self
     }
 
     /// Signing keys. Each signs the manifest; the existing manifest must
@@ -234,6 +244,16 @@ impl Packager {
                 )));
             }
         }
+        let sharded = shard.is_some_and(|s| s.count > 1);
+        if self.shard_out.is_some() && !sharded {
+            return Err(Error::Usage(
+                "a shard output directory needs --shard I/N".into(),
+            ));
+        }
+        let out = match &self.shard_out {
+            Some(dir) if sharded => dir.as_path(),
+            _ => self.root.as_path(),
+        };
         let m = self.load()?;
         let inputs: Vec<(String, Input)> = r
             .platforms
@@ -282,7 +302,7 @@ impl Packager {
             trees.insert(p, &r.version, input.root.clone());
         }
         trees.materialize(&self.root, &m, &jobs, progress)?;
-        let built = build::run(&self.root, &jobs, &trees, self.level, progress)?;
+        let built = build::run(out, &jobs, &trees, self.level, progress)?;
         let record = Record {
             version: r.version.clone(),
             channel: r.channel.clone(),
@@ -302,7 +322,7 @@ impl Packager {
             let rel = layout::shard_path(&r.version, s.index, s.count);
             let json = serde_json::to_vec_pretty(&record)
                 .map_err(|e| Error::Internal(format!("shard record: {e}")))?;
-            layout::write_atomic(&self.root, &rel, &json)?;
+            layout::write_atomic(out, &rel, &json)?;
             summary.shard_record = Some(rel);
             return Ok(summary);
         }

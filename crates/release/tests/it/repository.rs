@@ -153,14 +153,27 @@ fn independent_runs_and_shards_give_identical_bytes() {
     // in separate copies (CI matrix jobs) and are merged.
     let base = dir.path().join("base");
     publish(&base, &s.work, 4, "stable");
+    // Shard 0 runs in its own copy of the repository; shards 1 and 2 write
+    // only what they build into an output directory (`--out`).
     let mut shard_dirs = Vec::new();
     for index in 0..3 {
-        let copy = dir.path().join(format!("shard{index}"));
-        copy_repo(&base, &copy);
         let (given, _) = inputs(&s.work, 4);
-        let summary = deltapack_release::Packager::new(&copy)
+        let mut p = deltapack_release::Packager::new(&base)
             .trust(vec![key(1).public()])
-            .now(NOW)
+            .now(NOW);
+        let out = if index == 0 {
+            let copy = dir.path().join("shard0");
+            copy_repo(&base, &copy);
+            p = deltapack_release::Packager::new(&copy)
+                .trust(vec![key(1).public()])
+                .now(NOW);
+            copy
+        } else {
+            let out = dir.path().join(format!("out{index}"));
+            p = p.shard_output(&out);
+            out
+        };
+        let summary = p
             .release(
                 &new_release(4, "stable", given),
                 Some(Shard { index, count: 3 }),
@@ -169,8 +182,12 @@ fn independent_runs_and_shards_give_identical_bytes() {
             .unwrap();
         assert!(summary.manifest.is_none(), "shards do not sign");
         assert!(summary.shard_record.is_some());
-        shard_dirs.push(copy);
+        shard_dirs.push(out);
     }
+    assert!(
+        !base.join("shards").exists(),
+        "--out keeps the repository untouched"
+    );
     // Merging with a shard missing is refused.
     let partial = dir.path().join("partial");
     copy_repo(&base, &partial);
