@@ -172,10 +172,10 @@ impl Staging {
                 let _ = d.keep();
             }
             Guard::File(f) => {
-                if let Some((_, n)) = target.nodes.iter().next() {
-                    if let NodeKind::File { mode, .. } = n.kind {
-                        set_mode(f.path(), mode)?;
-                    }
+                if let Some((_, n)) = target.nodes.iter().next()
+                    && let NodeKind::File { mode, .. } = n.kind
+                {
+                    set_mode(f.path(), mode)?;
                 }
                 f.persist_noclobber(output).map_err(|e| {
                     let kind = e.error.kind();
@@ -192,10 +192,8 @@ impl Staging {
                 })?;
             }
         }
-        if sync {
-            if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
-            }
+        if sync && let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
         }
         Ok(())
     }

@@ -46,38 +46,38 @@ fn tag(k: &NodeKind) -> u8 {
 /// later, as the files are rebuilt.
 pub(crate) fn compose(header: &Header, base: Option<&VerifiedBase>) -> Result<Target, Error> {
     let mut nodes: BTreeMap<RelPath, TargetNode> = BTreeMap::new();
-    if header.root == RootKind::Dir {
-        if let Some(b) = base {
-            for r in &header.removals {
-                if b.node(r).is_none() {
-                    return Err(Error::Conflict {
-                        what: format!("removal {r:?} is not in the base"),
-                    });
-                }
+    if header.root == RootKind::Dir
+        && let Some(b) = base
+    {
+        for r in &header.removals {
+            if b.node(r).is_none() {
+                return Err(Error::Conflict {
+                    what: format!("removal {r:?} is not in the base"),
+                });
             }
-            let mut removed = header.removals.iter().peekable();
-            for n in &b.tree().nodes {
-                // Removals and nodes are both in tree order.
-                while removed
-                    .peek()
-                    .is_some_and(|r| **r < n.path && !r.is_ancestor_of(&n.path))
-                {
-                    removed.next();
-                }
-                if removed
-                    .peek()
-                    .is_some_and(|r| **r == n.path || r.is_ancestor_of(&n.path))
-                {
-                    continue;
-                }
-                nodes.insert(
-                    n.path.clone(),
-                    TargetNode {
-                        kind: n.kind.clone(),
-                        origin: Origin::Base,
-                    },
-                );
+        }
+        let mut removed = header.removals.iter().peekable();
+        for n in &b.tree().nodes {
+            // Removals and nodes are both in tree order.
+            while removed
+                .peek()
+                .is_some_and(|r| **r < n.path && !r.is_ancestor_of(&n.path))
+            {
+                removed.next();
             }
+            if removed
+                .peek()
+                .is_some_and(|r| **r == n.path || r.is_ancestor_of(&n.path))
+            {
+                continue;
+            }
+            nodes.insert(
+                n.path.clone(),
+                TargetNode {
+                    kind: n.kind.clone(),
+                    origin: Origin::Base,
+                },
+            );
         }
     }
     for e in &header.entries {
@@ -92,35 +92,31 @@ pub(crate) fn compose(header: &Header, base: Option<&VerifiedBase>) -> Result<Ta
                 hash: [0; 32],
             },
         };
-        if let Some(prev) = nodes.get(&e.path) {
-            if tag(&prev.kind) != tag(&kind) {
-                return Err(Error::Conflict {
-                    what: format!(
-                        "entry {:?} would replace a base {} without removing it",
-                        e.path,
-                        kind_name(&prev.kind)
-                    ),
-                });
-            }
+        if let Some(prev) = nodes.get(&e.path)
+            && tag(&prev.kind) != tag(&kind)
+        {
+            return Err(Error::Conflict {
+                what: format!(
+                    "entry {:?} would replace a base {} without removing it",
+                    e.path,
+                    kind_name(&prev.kind)
+                ),
+            });
         }
-        if header.root == RootKind::Dir {
-            if let Some(parent) = e.path.parent() {
-                match nodes.get(&parent).map(|n| &n.kind) {
-                    Some(NodeKind::Dir { .. }) => {}
-                    Some(k) => {
-                        return Err(Error::Conflict {
-                            what: format!(
-                                "entry {:?} lies inside {} {parent:?}",
-                                e.path,
-                                kind_name(k)
-                            ),
-                        });
-                    }
-                    None => {
-                        return Err(Error::Conflict {
-                            what: format!("parent directory of {:?} does not exist", e.path),
-                        });
-                    }
+        if header.root == RootKind::Dir
+            && let Some(parent) = e.path.parent()
+        {
+            match nodes.get(&parent).map(|n| &n.kind) {
+                Some(NodeKind::Dir { .. }) => {}
+                Some(k) => {
+                    return Err(Error::Conflict {
+                        what: format!("entry {:?} lies inside {} {parent:?}", e.path, kind_name(k)),
+                    });
+                }
+                None => {
+                    return Err(Error::Conflict {
+                        what: format!("parent directory of {:?} does not exist", e.path),
+                    });
                 }
             }
         }

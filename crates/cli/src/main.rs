@@ -18,6 +18,7 @@ macro_rules! out {
 mod inspect;
 mod progress;
 mod release;
+mod update;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -187,6 +188,9 @@ enum Command {
     /// Repository maintenance.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Keep an installed app current: check, download, install, roll back.
+    #[command(subcommand)]
+    Update(update::UpdateCommand),
     /// Serve a directory over HTTP (with Range support) for testing and
     /// small self-hosting.
     Serve {
@@ -349,6 +353,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Repo(RepoCommand::Refresh { opts }) => release::refresh(&opts),
         Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
         Command::Serve { repo, addr } => release::serve(&repo, addr),
+        Command::Update(cmd) => update::run(cmd),
     }
 }
 

@@ -72,13 +72,13 @@ fn read_secret(spec: &str, repo: &Path) -> Result<SecretKey> {
         std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?
     } else {
         let path = Path::new(spec);
-        if let (Ok(k), Ok(r)) = (fs_err::canonicalize(path), fs_err::canonicalize(repo)) {
-            if k.starts_with(&r) {
-                bail!(
-                    "refusing to use {}: a secret key inside the repository would be published",
-                    path.display()
-                );
-            }
+        if let (Ok(k), Ok(r)) = (fs_err::canonicalize(path), fs_err::canonicalize(repo))
+            && k.starts_with(&r)
+        {
+            bail!(
+                "refusing to use {}: a secret key inside the repository would be published",
+                path.display()
+            );
         }
         fs_err::read_to_string(path)?
     };

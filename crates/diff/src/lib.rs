@@ -287,20 +287,20 @@ impl Differ {
         if new_tree.root == RootKind::Dir {
             new_tree.check_portable()?;
         }
-        if let Some(o) = &old_tree {
-            if o.root != new_tree.root {
-                let name = |r: RootKind| {
-                    if r == RootKind::File {
-                        "file"
-                    } else {
-                        "directory"
-                    }
-                };
-                return Err(Error::RootMismatch {
-                    old: name(o.root),
-                    new: name(new_tree.root),
-                });
-            }
+        if let Some(o) = &old_tree
+            && o.root != new_tree.root
+        {
+            let name = |r: RootKind| {
+                if r == RootKind::File {
+                    "file"
+                } else {
+                    "directory"
+                }
+            };
+            return Err(Error::RootMismatch {
+                old: name(o.root),
+                new: name(new_tree.root),
+            });
         }
         let plan = plan::plan(old_tree.as_ref(), &new_tree)?;
         let (files, bytes) = plan.entries.iter().fold((0, 0), |(f, b), e| match e.node {

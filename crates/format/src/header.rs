@@ -587,13 +587,11 @@ impl Header {
                 op: Op::ZstdRef { source },
                 ..
             }) = &e.node
+                && let Some(s) = seen.get_mut(*source as usize)
+                && !*s
             {
-                if let Some(s) = seen.get_mut(*source as usize) {
-                    if !*s {
-                        *s = true;
-                        out.push(*source);
-                    }
-                }
+                *s = true;
+                out.push(*source);
             }
         }
         out

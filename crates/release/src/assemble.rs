@@ -138,10 +138,10 @@ pub(crate) fn add_deltas(
             })?;
         build.deltas.retain(|d| &d.from != from);
         if b.artifact.size * 10 > build.full.size * KEEP_DELTA_TENTHS {
-            if let Err(e) = fs_err::remove_file(layout::local(root, &b.artifact.path)) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(e.into());
-                }
+            if let Err(e) = fs_err::remove_file(layout::local(root, &b.artifact.path))
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(e.into());
             }
             if let Err(i) = build.no_delta_from.binary_search(from) {
                 build.no_delta_from.insert(i, from.clone());

@@ -236,13 +236,13 @@ impl Packager {
                 return Err(Error::Usage(format!("platform {p} is given twice")));
             }
         }
-        if let Some(s) = shard {
-            if s.count == 0 || s.index >= s.count {
-                return Err(Error::Usage(format!(
-                    "shard {}/{} is out of range",
-                    s.index, s.count
-                )));
-            }
+        if let Some(s) = shard
+            && (s.count == 0 || s.index >= s.count)
+        {
+            return Err(Error::Usage(format!(
+                "shard {}/{} is out of range",
+                s.index, s.count
+            )));
         }
         let sharded = shard.is_some_and(|s| s.count > 1);
         if self.shard_out.is_some() && !sharded {
@@ -467,13 +467,13 @@ impl Packager {
                 version: version.to_string(),
             });
         }
-        if let Some(f) = from {
-            if !on_channel(&m, f, version) {
-                return Err(Error::NotOnChannel {
-                    version: version.to_string(),
-                    channel: f.to_owned(),
-                });
-            }
+        if let Some(f) = from
+            && !on_channel(&m, f, version)
+        {
+            return Err(Error::NotOnChannel {
+                version: version.to_string(),
+                channel: f.to_owned(),
+            });
         }
         let mut jobs = Vec::new();
         for (p, b) in &rel.platforms {

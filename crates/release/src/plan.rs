@@ -87,10 +87,10 @@ pub(crate) fn jobs_for(
             if b.no_delta_from.contains(base) {
                 continue;
             }
-            if let Some(d) = b.deltas.iter().find(|d| &d.from == base) {
-                if layout::intact(root, &d.artifact)? {
-                    continue;
-                }
+            if let Some(d) = b.deltas.iter().find(|d| &d.from == base)
+                && layout::intact(root, &d.artifact)?
+            {
+                continue;
             }
         }
         jobs.push(Job {

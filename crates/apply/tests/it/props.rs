@@ -141,10 +141,10 @@ fn build(s: &Scratch, root: &str, nodes: &[(String, TreeNode)]) {
             if a == s.path(root) {
                 break;
             }
-            if let Ok(m) = fs_err::symlink_metadata(a) {
-                if !m.is_dir() {
-                    ok = false;
-                }
+            if let Ok(m) = fs_err::symlink_metadata(a)
+                && !m.is_dir()
+            {
+                ok = false;
             }
             anc = a.parent();
         }

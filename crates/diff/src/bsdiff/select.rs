@@ -115,20 +115,20 @@ pub(crate) fn reextend(old: &[u8], new: &[u8], blocks: &mut [Block]) {
         }
         // Backward extension of the next block.
         let mut lenb = 0usize;
-        if let Some(nb) = blocks.get(i + 1).copied() {
-            if nb.add_len > 0 {
-                let (mut s, mut best) = (0i64, 0i64);
-                let mut k = 1usize;
-                while gap_end >= gap_start + k && nb.old_pos >= k {
-                    if old[nb.old_pos - k] == new[gap_end - k] {
-                        s += 1;
-                    }
-                    if s * 2 - k as i64 > best {
-                        best = s * 2 - k as i64;
-                        lenb = k;
-                    }
-                    k += 1;
+        if let Some(nb) = blocks.get(i + 1).copied()
+            && nb.add_len > 0
+        {
+            let (mut s, mut best) = (0i64, 0i64);
+            let mut k = 1usize;
+            while gap_end >= gap_start + k && nb.old_pos >= k {
+                if old[nb.old_pos - k] == new[gap_end - k] {
+                    s += 1;
                 }
+                if s * 2 - k as i64 > best {
+                    best = s * 2 - k as i64;
+                    lenb = k;
+                }
+                k += 1;
             }
         }
         if lenf + lenb > b.extra_len {

@@ -1,0 +1,116 @@
+//! `deltapack update …` on the real binary against a repository served on
+//! loopback by `deltapack serve`: first install, update through a delta,
+//! status and history (JSON), rollback; the tree on disk is checked.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_deltapack"))
+}
+
+fn example(v: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Served(Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(repo: &Path) -> Served {
+    let mut child = bin()
+        .arg("serve")
+        .arg(repo)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8];
+    while stdout.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let url = String::from_utf8(line)
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    Served(child, url)
+}
+
+fn digest(dir: &Path) -> String {
+    let id = deltapack_tree::Tree::scan(&dir.canonicalize().unwrap())
+        .unwrap()
+        .id();
+    deltapack_tree::hex(&id.digest)
+}
+
+#[test]
+fn install_update_status_history_rollback() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    for (v, tree) in [("1.0.0", 1), ("1.1.0", 2)] {
+        ok(bin()
+            .args(["release", "--repo"])
+            .arg(&repo)
+            .args(["--version", v, "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!("--platform=linux={}", example(tree).display())));
+    }
+    let served = serve(&repo);
+    let root = t.path().join("app");
+    let client = |args: &[&str]| {
+        let mut c = bin();
+        c.args(["update"])
+            .args(args)
+            .arg("--install-dir")
+            .arg(&root)
+            .args(["--repo", &served.1, "--platform", "linux", "--pub"])
+            .arg(key.with_extension("pub"));
+        c
+    };
+    let out = ok(&mut client(&["install", "--to", "1.0.0"]));
+    assert!(out.contains("installed 1.0.0 via full 1.0.0"), "{out}");
+    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    let out = ok(&mut client(&["check"]));
+    assert!(out.starts_with("update 1.0.0 -> 1.1.0"), "{out}");
+    assert!(out.contains("delta 1.0.0->1.1.0"), "{out}");
+    let out = ok(&mut client(&["install"]));
+    assert!(
+        out.contains("installed 1.1.0 via delta 1.0.0->1.1.0"),
+        "{out}"
+    );
+    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    assert_eq!(ok(&mut client(&["check"])).trim(), "up to date");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&mut client(&["status", "--json"]))).unwrap();
+    assert_eq!(status["current"], "1.1.0");
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(&mut client(&["history", "--json"]))).unwrap();
+    assert_eq!(history[1]["path"][0], "delta 1.0.0->1.1.0");
+    let out = ok(&mut client(&["rollback"]));
+    assert_eq!(out.trim(), "rolled back to 1.0.0");
+    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+}

@@ -1,0 +1,133 @@
+//! What an install remembers between runs (`.deltapack/state.json`) and
+//! its update history (`.deltapack/history.jsonl`).
+//!
+//! The state file is small and replaced atomically (write, sync, rename,
+//! sync the directory). The history is append-only JSON lines, each synced
+//! after it is written; a torn last line (a crash mid-append) is skipped
+//! when reading, and every earlier line survives.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use deltapack_manifest::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::install::sync_dir;
+
+/// Bound on the state file (it holds a handful of fields).
+const MAX_STATE: u64 = 1 << 20;
+
+/// Persistent state of one install.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct State {
+    /// Random id of this install (hex), for staged rollout buckets.
+    pub(crate) install_id: String,
+    /// Highest manifest sequence accepted: older manifests are refused.
+    pub(crate) last_sequence: u64,
+    /// When the last manifest was accepted (Unix seconds).
+    pub(crate) last_check: Option<u64>,
+    /// Versions rolled back as unhealthy: not offered again.
+    pub(crate) refused: BTreeSet<Version>,
+}
+
+impl State {
+    /// Reads the state, or a new one (with a fresh install id) if absent.
+    pub(crate) fn load(meta: &Path) -> Result<State, Error> {
+        let path = meta.join("state.json");
+        let bytes = match fs_err::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut id = [0u8; 16];
+                getrandom::fill(&mut id)
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                return Ok(State {
+                    install_id: deltapack_tree::hex(&id),
+                    ..State::default()
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if bytes.len() as u64 > MAX_STATE {
+            return Err(Error::State {
+                path: path.clone(),
+                reason: format!("over {MAX_STATE} bytes"),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::State {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Replaces the state file atomically.
+    pub(crate) fn save(&self, meta: &Path) -> Result<(), Error> {
+        fs_err::create_dir_all(meta)?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::State {
+            path: meta.join("state.json"),
+            reason: e.to_string(),
+        })?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".state-")
+            .tempfile_in(meta)?;
+        tmp.write_all(&json)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(meta.join("state.json"))
+            .map_err(|e| Error::Io(e.error))?;
+        sync_dir(meta)
+    }
+}
+
+/// How an update reached its version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it finished (Unix seconds).
+    pub time: u64,
+    /// What it was: `update`, `rollback`, `install`.
+    pub action: String,
+    /// Version before.
+    pub from: Option<Version>,
+    /// Version after (or attempted).
+    pub to: Version,
+    /// The packages applied, e.g. `delta 1.0.0->1.1.0`, `full 1.2.0`.
+    pub path: Vec<String>,
+    /// Bytes downloaded.
+    pub bytes: u64,
+    /// `ok` or `failed`.
+    pub result: String,
+    /// Why it failed, or why a fallback was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Appends one entry and syncs it.
+pub(crate) fn append_history(meta: &Path, e: &HistoryEntry) -> Result<(), Error> {
+    fs_err::create_dir_all(meta)?;
+    let mut line = serde_json::to_vec(e).map_err(|err| Error::State {
+        path: meta.join("history.jsonl"),
+        reason: err.to_string(),
+    })?;
+    line.push(b'\n');
+    let mut f = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(meta.join("history.jsonl"))?;
+    f.write_all(&line)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Reads the history; unreadable lines (a torn append) are skipped.
+pub(crate) fn read_history(meta: &Path) -> Result<Vec<HistoryEntry>, Error> {
+    let text = match fs_err::read(meta.join("history.jsonl")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect())
+}

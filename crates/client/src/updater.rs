@@ -1,0 +1,622 @@
+//! [`Updater`]: check, download, apply, install, roll back.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use deltapack_apply::Applier;
+use deltapack_manifest::{Manifest, PublicKey, Verifier, Version};
+use serde::Serialize;
+
+use crate::install::Layout;
+use crate::plan::{self, Path as UpdatePath, Step, Want};
+use crate::state::{self, HistoryEntry, State};
+use crate::transport::{Location, NetConfig, Transport};
+use crate::{Error, Event};
+
+/// Name of the manifest at the repository root.
+const MANIFEST: &str = "manifest.json";
+
+/// Builds an [`Updater`].
+#[derive(Debug, Clone)]
+pub struct UpdaterBuilder {
+    repository: Option<String>,
+    keys: Vec<PublicKey>,
+    channel: String,
+    platform: Option<String>,
+    install_dir: Option<PathBuf>,
+    keep: usize,
+    net: NetConfig,
+    now: Option<u64>,
+}
+
+impl UpdaterBuilder {
+    /// The repository: `https://…/`, `http://127.0.0.1:…/` (loopback only),
+    /// `file:///…` or a directory path.
+    pub fn repository(mut self, url: impl Into<String>) -> Self {
+        self.repository = Some(url.into());
+        self
+    }
+
+    /// A trusted public key (`ed25519:…`); add several during a rotation.
+    pub fn public_key(mut self, key: PublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// The channel to follow (default `stable`).
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = channel.into();
+        self
+    }
+
+    /// This install's platform name, as in the repository.
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = Some(platform.into());
+        self
+    }
+
+    /// The install root (see [`crate::install`] for its layout).
+    pub fn install_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.install_dir = Some(dir.into());
+        self
+    }
+
+    /// Previous versions kept for rollback (default 2).
+    pub fn keep_versions(mut self, n: usize) -> Self {
+        self.keep = n;
+        self
+    }
+
+    /// Only these hosts may serve the repository.
+    pub fn allow_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.net.allowed_hosts = hosts;
+        self
+    }
+
+    /// Retries of a failed transfer, and the first backoff delay (doubled
+    /// each time, plus jitter).
+    pub fn retries(mut self, n: u32, first_backoff: std::time::Duration) -> Self {
+        self.net.retries = n;
+        self.net.backoff = first_backoff;
+        self
+    }
+
+    /// Connect and read (stall) timeouts.
+    pub fn timeouts(mut self, connect: std::time::Duration, read: std::time::Duration) -> Self {
+        self.net.connect_timeout = connect;
+        self.net.read_timeout = read;
+        self
+    }
+
+    /// The time to check manifest expiry against (tests; default: clock).
+    pub fn now(mut self, t: u64) -> Self {
+        self.now = Some(t);
+        self
+    }
+
+    /// Checks the settings and builds the updater.
+    pub fn build(self) -> Result<Updater, Error> {
+        let repo = self
+            .repository
+            .ok_or(Error::Config("a repository is required"))?;
+        if self.keys.is_empty() {
+            return Err(Error::Config("at least one public key is required"));
+        }
+        let platform = self
+            .platform
+            .ok_or(Error::Config("a platform is required"))?;
+        let root = self
+            .install_dir
+            .ok_or(Error::Config("an install directory is required"))?;
+        deltapack_manifest::check_name(&self.channel)
+            .map_err(|_| Error::Config("invalid channel name"))?;
+        let loc = Location::parse(&repo, &self.net)?;
+        Ok(Updater {
+            transport: Transport::new(loc, self.net),
+            keys: self.keys,
+            channel: self.channel,
+            platform,
+            layout: Layout { root },
+            keep: self.keep,
+            now: self.now,
+        })
+    }
+}
+
+/// An update on offer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Update {
+    /// The installed version (`None` for a first install).
+    pub from: Option<Version>,
+    /// The version offered.
+    pub version: Version,
+    /// Its release notes.
+    pub notes: String,
+    /// The cheapest way there.
+    pub path: UpdatePath,
+    /// Bytes to download.
+    pub download_bytes: u64,
+    /// Bytes of the full bundle, for comparison.
+    pub full_bytes: u64,
+    #[serde(skip)]
+    manifest: Manifest,
+}
+
+/// Packages of an update on disk, hash-checked.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    update: Update,
+    files: Vec<PathBuf>,
+    bytes: u64,
+}
+
+impl Downloaded {
+    /// The update.
+    pub fn update(&self) -> &Update {
+        &self.update
+    }
+}
+
+/// A rebuilt, verified version waiting to be switched to.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    update: Update,
+    steps: Vec<String>,
+    bytes: u64,
+    note: Option<String>,
+}
+
+impl Staged {
+    /// Why a fallback to the full bundle was taken, if it was.
+    pub fn fallback(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// The packages applied, e.g. `delta 1.0.0->1.1.0`.
+    pub fn steps(&self) -> &[String] {
+        &self.steps
+    }
+}
+
+/// What `status` reports (serialisable for dashboards).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The install root.
+    pub install_dir: PathBuf,
+    /// The running version.
+    pub current: Option<Version>,
+    /// Versions on disk.
+    pub installed: Vec<Version>,
+    /// The channel followed.
+    pub channel: String,
+    /// The platform.
+    pub platform: String,
+    /// Last accepted manifest sequence.
+    pub last_sequence: u64,
+    /// When a manifest was last accepted (Unix seconds).
+    pub last_check: Option<u64>,
+    /// Versions refused after a rollback.
+    pub refused: Vec<Version>,
+}
+
+/// Updates one install root from one repository.
+#[derive(Debug)]
+pub struct Updater {
+    transport: Transport,
+    keys: Vec<PublicKey>,
+    channel: String,
+    platform: String,
+    layout: Layout,
+    keep: usize,
+    now: Option<u64>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Transport({:?})", self.location())
+    }
+}
+
+/// Held while an updater changes the install; released on drop.
+struct Lock {
+    _file: std::fs::File,
+}
+
+impl Updater {
+    /// Starts building an updater.
+    pub fn builder() -> UpdaterBuilder {
+        UpdaterBuilder {
+            repository: None,
+            keys: Vec::new(),
+            channel: "stable".into(),
+            platform: None,
+            install_dir: None,
+            keep: 2,
+            net: NetConfig::default(),
+            now: None,
+        }
+    }
+
+    fn lock(&self) -> Result<Lock, Error> {
+        fs_err::create_dir_all(self.layout.meta())?;
+        let f = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.layout.meta().join("lock"))?;
+        let file = f.into_parts().0;
+        match file.try_lock() {
+            Ok(()) => Ok(Lock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.now.unwrap_or_else(deltapack_manifest::unix_now)
+    }
+
+    /// Fetches and verifies the manifest, and refuses one older than the
+    /// last accepted.
+    fn manifest(&self, progress: &dyn Fn(Event)) -> Result<Manifest, Error> {
+        progress(Event::Checking);
+        let bytes = self
+            .transport
+            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)?;
+        let m = Verifier::new(&self.keys)
+            .now(self.now())
+            .verify(&bytes)
+            .map_err(Error::Manifest)?
+            .into_manifest();
+        let _lock = self.lock()?;
+        let mut st = State::load(&self.layout.meta())?;
+        if m.sequence < st.last_sequence {
+            return Err(Error::Rollback {
+                have: st.last_sequence,
+                offered: m.sequence,
+            });
+        }
+        st.last_sequence = m.sequence;
+        st.last_check = Some(self.now());
+        st.save(&self.layout.meta())?;
+        Ok(m)
+    }
+
+    /// The newest eligible version and the cheapest way to it, if there
+    /// is an update. Respects the staged rollout.
+    pub fn check(&self) -> Result<Option<Update>, Error> {
+        self.check_with(false, &|_| {})
+    }
+
+    /// Like [`check`](Updater::check); `manual` ignores the staged
+    /// rollout (a user asked).
+    pub fn check_with(
+        &self,
+        manual: bool,
+        progress: &dyn Fn(Event),
+    ) -> Result<Option<Update>, Error> {
+        let m = self.manifest(progress)?;
+        let st = State::load(&self.layout.meta())?;
+        let current = self.layout.current()?;
+        let want = Want {
+            channel: &self.channel,
+            platform: &self.platform,
+            current: current.as_ref(),
+            install_id: st.install_id.as_bytes(),
+            ignore_rollout: manual,
+            refused: &st.refused,
+        };
+        let Some(target) = plan::target(&m, &want) else {
+            return Ok(None);
+        };
+        self.offer(m, current, &target).map(Some)
+    }
+
+    /// An update to a specific version (channel switch, downgrade, or a
+    /// first install), ignoring rollout and yanks.
+    pub fn check_version(&self, v: &Version) -> Result<Update, Error> {
+        let m = self.manifest(&|_| {})?;
+        let current = self.layout.current()?;
+        self.offer(m, current, v)
+    }
+
+    fn offer(
+        &self,
+        m: Manifest,
+        current: Option<Version>,
+        target: &Version,
+    ) -> Result<Update, Error> {
+        let path =
+            plan::cheapest(&m, &self.platform, current.as_ref(), target).ok_or_else(|| {
+                Error::NotAvailable {
+                    version: target.to_string(),
+                    platform: self.platform.clone(),
+                }
+            })?;
+        let r = m.release(target).ok_or_else(|| Error::NotAvailable {
+            version: target.to_string(),
+            platform: self.platform.clone(),
+        })?;
+        let full_bytes = r.platforms.get(&self.platform).map_or(0, |b| b.full.size);
+        Ok(Update {
+            from: current,
+            version: target.clone(),
+            notes: r.notes.clone(),
+            download_bytes: path.bytes(),
+            full_bytes,
+            path,
+            manifest: m,
+        })
+    }
+
+    /// Downloads the update's packages (resuming, retrying, hash-checked).
+    pub fn download(&self, u: &Update, progress: &dyn Fn(Event)) -> Result<Downloaded, Error> {
+        let _lock = self.lock()?;
+        let mut files = Vec::new();
+        let mut bytes = 0;
+        for s in &u.path.steps {
+            let before = fs_err::metadata(
+                self.layout
+                    .downloads()
+                    .join(format!("{}.dpk", s.artifact.blake3)),
+            )
+            .is_ok();
+            files.push(
+                self.transport
+                    .download(&s.artifact, &self.layout.downloads(), progress)?,
+            );
+            if !before {
+                bytes += s.artifact.size;
+            }
+        }
+        Ok(Downloaded {
+            update: u.clone(),
+            files,
+            bytes,
+        })
+    }
+
+    /// Rebuilds the new version beside the current one and verifies it.
+    /// If a delta does not apply (the installed tree was modified, say),
+    /// the full bundle is downloaded and used instead; the reason is kept.
+    pub fn apply(&self, d: &Downloaded, progress: &dyn Fn(Event)) -> Result<Staged, Error> {
+        let _lock = self.lock()?;
+        self.layout.create()?;
+        let u = &d.update;
+        let out = self.layout.version_dir(&u.version);
+        if out.exists() {
+            // Left by an earlier install or an interrupted run: keep it only
+            // if it is exactly the target.
+            if self.tree_matches(&u.manifest, &u.version, &out)? {
+                return Ok(Staged {
+                    update: u.clone(),
+                    steps: vec![format!("reuse {}", u.version)],
+                    bytes: d.bytes,
+                    note: None,
+                });
+            }
+            self.layout.remove(&u.version)?;
+        }
+        match self.apply_steps(&u.manifest, &u.path.steps, &d.files, progress) {
+            Ok(steps) => Ok(Staged {
+                update: u.clone(),
+                steps,
+                bytes: d.bytes,
+                note: None,
+            }),
+            Err(e) if !u.path.is_full() => {
+                let reason = e.to_string();
+                progress(Event::Fallback {
+                    reason: reason.clone(),
+                });
+                let full = plan::cheapest(&u.manifest, &self.platform, None, &u.version)
+                    .ok_or_else(|| Error::NotAvailable {
+                        version: u.version.to_string(),
+                        platform: self.platform.clone(),
+                    })?;
+                let file = self.transport.download(
+                    &full.steps[0].artifact,
+                    &self.layout.downloads(),
+                    progress,
+                )?;
+                let steps = self.apply_steps(&u.manifest, &full.steps, &[file], progress)?;
+                Ok(Staged {
+                    update: u.clone(),
+                    steps,
+                    bytes: d.bytes + full.bytes(),
+                    note: Some(format!("delta failed, used the full bundle: {reason}")),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn tree_matches(
+        &self,
+        m: &Manifest,
+        v: &Version,
+        dir: &std::path::Path,
+    ) -> Result<bool, Error> {
+        let Some(b) = m.release(v).and_then(|r| r.platforms.get(&self.platform)) else {
+            return Ok(false);
+        };
+        let id = deltapack_tree::Tree::scan(dir).map(|t| t.id());
+        Ok(id.is_ok_and(|id| deltapack_tree::hex(&id.digest) == b.tree.digest))
+    }
+
+    fn apply_steps(
+        &self,
+        m: &Manifest,
+        steps: &[Step],
+        files: &[PathBuf],
+        progress: &dyn Fn(Event),
+    ) -> Result<Vec<String>, Error> {
+        let scratch = self.layout.scratch();
+        let _ = fs_err::remove_dir_all(&scratch);
+        fs_err::create_dir_all(&scratch)?;
+        let mut base = self.layout.current()?.map(|v| self.layout.version_dir(&v));
+        let mut done = Vec::new();
+        for (i, (s, file)) in steps.iter().zip(files).enumerate() {
+            progress(Event::Applying { to: s.to.clone() });
+            let last = i + 1 == steps.len();
+            let out = if last {
+                self.layout.version_dir(&s.to)
+            } else {
+                scratch.join(s.to.to_string())
+            };
+            let pkg = fs_err::File::open(file)?;
+            let report = Applier::new()
+                .apply(
+                    s.from.as_ref().and(base.as_deref()),
+                    std::io::BufReader::new(pkg),
+                    &out,
+                    &|_| {},
+                )
+                .map_err(|source| Error::Apply {
+                    package: s.artifact.path.clone(),
+                    source,
+                })?;
+            // The header must be the package the manifest promised
+            // (mix-and-match), and the tree the manifest's.
+            let h = &report.header;
+            let from = s.from.as_ref().map(Version::to_string).unwrap_or_default();
+            let tree = m
+                .release(&s.to)
+                .and_then(|r| r.platforms.get(&self.platform))
+                .map(|b| b.tree.digest.clone())
+                .unwrap_or_default();
+            let got = report
+                .target
+                .map(|t| deltapack_tree::hex(&t.digest))
+                .unwrap_or_default();
+            if h.platform != self.platform
+                || h.to_version != s.to.to_string()
+                || h.from_version != from
+                || got != tree
+            {
+                let _ = fs_err::remove_dir_all(&out);
+                return Err(Error::WrongPackage {
+                    package: s.artifact.path.clone(),
+                });
+            }
+            done.push(match &s.from {
+                Some(f) => format!("delta {f}->{}", s.to),
+                None => format!("full {}", s.to),
+            });
+            base = Some(out);
+        }
+        let _ = fs_err::remove_dir_all(&scratch);
+        Ok(done)
+    }
+
+    /// Switches `current` to the staged version atomically, records it,
+    /// and prunes versions beyond the ones kept.
+    pub fn install(&self, s: &Staged, progress: &dyn Fn(Event)) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let from = self.layout.current()?;
+        self.layout.switch(&s.update.version)?;
+        state::append_history(
+            &self.layout.meta(),
+            &HistoryEntry {
+                time: self.now(),
+                action: if from.is_some() { "update" } else { "install" }.into(),
+                from: from.clone(),
+                to: s.update.version.clone(),
+                path: s.steps.clone(),
+                bytes: s.bytes,
+                result: "ok".into(),
+                note: s.note.clone(),
+            },
+        )?;
+        progress(Event::Installed {
+            version: s.update.version.clone(),
+        });
+        self.prune()
+    }
+
+    /// Check, download, apply and install in one call (`manual` ignores
+    /// the staged rollout). Returns the version installed, if any.
+    pub fn update(&self, manual: bool, progress: &dyn Fn(Event)) -> Result<Option<Version>, Error> {
+        let Some(u) = self.check_with(manual, progress)? else {
+            return Ok(None);
+        };
+        let d = self.download(&u, progress)?;
+        let s = self.apply(&d, progress)?;
+        self.install(&s, progress)?;
+        Ok(Some(u.version))
+    }
+
+    fn prune(&self) -> Result<(), Error> {
+        let current = self.layout.current()?;
+        let mut keep: BTreeSet<Version> = current.iter().cloned().collect();
+        // The most recent versions switched away from, newest first.
+        for e in state::read_history(&self.layout.meta())?.iter().rev() {
+            if keep.len() > self.keep {
+                break;
+            }
+            if let Some(f) = &e.from {
+                keep.insert(f.clone());
+            }
+        }
+        for v in self.layout.installed()? {
+            if !keep.contains(&v) {
+                self.layout.remove(&v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches back to the version installed before the current one; the
+    /// version left is not offered again until a newer one appears.
+    pub fn rollback(&self) -> Result<Version, Error> {
+        let _lock = self.lock()?;
+        let current = self.layout.current()?.ok_or(Error::NothingInstalled)?;
+        let history = state::read_history(&self.layout.meta())?;
+        let installed = self.layout.installed()?;
+        let target = history
+            .iter()
+            .rev()
+            .filter(|e| e.result == "ok" && e.to == current && e.action != "rollback")
+            .find_map(|e| e.from.clone())
+            .filter(|v| installed.contains(v))
+            .ok_or(Error::NoRollbackTarget)?;
+        self.layout.switch(&target)?;
+        let mut st = State::load(&self.layout.meta())?;
+        st.refused.insert(current.clone());
+        st.save(&self.layout.meta())?;
+        state::append_history(
+            &self.layout.meta(),
+            &HistoryEntry {
+                time: self.now(),
+                action: "rollback".into(),
+                from: Some(current),
+                to: target.clone(),
+                path: Vec::new(),
+                bytes: 0,
+                result: "ok".into(),
+                note: None,
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// The update history, oldest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, Error> {
+        state::read_history(&self.layout.meta())
+    }
+
+    /// The install's state.
+    pub fn status(&self) -> Result<Status, Error> {
+        let st = State::load(&self.layout.meta())?;
+        Ok(Status {
+            install_dir: self.layout.root.clone(),
+            current: self.layout.current()?,
+            installed: self.layout.installed()?,
+            channel: self.channel.clone(),
+            platform: self.platform.clone(),
+            last_sequence: st.last_sequence,
+            last_check: st.last_check,
+            refused: st.refused.into_iter().collect(),
+        })
+    }
+}

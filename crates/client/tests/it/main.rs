@@ -1,0 +1,8 @@
+//! The update client end to end: a real repository (built by the release
+//! packager from the shipped sample app) served over loopback HTTP by
+//! `deltapack-serve`, and a real install root on disk. Every test checks the
+//! installed tree's digest against the manifest.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod fixture;
+mod update;

@@ -1,0 +1,283 @@
+//! Check, plan, download, apply, install, fall back, roll back; refusals.
+
+use deltapack_client::{Error, Event};
+use deltapack_manifest::Error as ManifestError;
+use deltapack_release::RolloutChange;
+
+use crate::fixture::*;
+
+#[test]
+fn update_through_one_delta_then_roll_back() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().expect("an update");
+    assert_eq!(up.version, v("1.2.0"));
+    assert_eq!(up.from, Some(v("1.0.0")));
+    assert_eq!(up.notes, "notes 1.2.0");
+    assert_eq!(up.path.steps.len(), 1, "{:?}", up.path);
+    assert_eq!(up.path.steps[0].from, Some(v("1.0.0")));
+    assert!(up.download_bytes < up.full_bytes / 2);
+    let events = std::sync::Mutex::new(Vec::new());
+    let d = u
+        .download(&up, &|e| events.lock().unwrap().push(format!("{e:?}")))
+        .unwrap();
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with("Downloading"))
+    );
+    let s = u.apply(&d, &|_| {}).unwrap();
+    assert!(s.fallback().is_none());
+    assert_eq!(s.steps(), ["delta 1.0.0->1.2.0"]);
+    // Not switched yet: the old version still runs.
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    assert!(u.check().unwrap().is_none(), "up to date");
+    let h = u.history().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[1].action.as_str(), h[1].result.as_str()),
+        ("update", "ok")
+    );
+    assert_eq!(h[1].bytes, up.download_bytes);
+    let st = u.status().unwrap();
+    assert_eq!(st.current, Some(v("1.2.0")));
+    assert_eq!(st.installed, vec![v("1.0.0"), v("1.2.0")]);
+    assert!(st.last_sequence >= 3);
+    serde_json::to_string(&st).unwrap();
+
+    assert_eq!(u.rollback().unwrap(), v("1.0.0"));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    let next = u.check().unwrap().unwrap();
+    assert_eq!(
+        next.version,
+        v("1.1.0"),
+        "1.2.0, rolled back from, is not offered again"
+    );
+    assert!(matches!(u.rollback(), Err(Error::NoRollbackTarget)));
+}
+
+#[test]
+fn update_through_a_chain_of_deltas() {
+    let r = repo(1);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    let hops: Vec<_> = up.path.steps.iter().map(|s| s.to.to_string()).collect();
+    assert_eq!(hops, ["1.1.0", "1.2.0"], "{:?}", up.path);
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    let h = u.history().unwrap();
+    assert_eq!(h[1].path, ["delta 1.0.0->1.1.0", "delta 1.1.0->1.2.0"]);
+}
+
+#[test]
+fn modified_base_falls_back_to_the_full_bundle() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    // A user (or an antivirus) changed an installed file.
+    fs_err::write(root.join("versions/1.0.0/share/config.json"), "{}").unwrap();
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    assert!(!up.path.is_full());
+    let fallbacks = std::sync::Mutex::new(0);
+    let d = u.download(&up, &|_| {}).unwrap();
+    let s = u
+        .apply(&d, &|e| {
+            if matches!(e, Event::Fallback { .. }) {
+                *fallbacks.lock().unwrap() += 1;
+            }
+        })
+        .unwrap();
+    assert_eq!(*fallbacks.lock().unwrap(), 1);
+    assert!(
+        s.fallback().unwrap().contains("config.json"),
+        "{:?}",
+        s.fallback()
+    );
+    assert_eq!(s.steps(), ["full 1.2.0"]);
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    let h = u.history().unwrap();
+    assert!(h[1].note.as_deref().unwrap().contains("full bundle"));
+}
+
+#[test]
+fn untrusted_expired_tampered_and_replayed_manifests_are_refused() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    let other = deltapack_manifest::SecretKey::from_seed([9; 32]);
+    let u = deltapack_client::Updater::builder()
+        .repository(r.server.url())
+        .public_key(other.public())
+        .platform(PLATFORM)
+        .install_dir(&root)
+        .now(NOW + 10)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        u.check(),
+        Err(Error::Manifest(ManifestError::UntrustedKeys { .. }))
+    ));
+    let late = r.updater(&root).now(NOW + 365 * 86_400).build().unwrap();
+    assert!(matches!(
+        late.check(),
+        Err(Error::Manifest(ManifestError::Expired { .. }))
+    ));
+
+    let u = r.updater(&root).build().unwrap();
+    let old = fs_err::read(r.path().join("manifest.json")).unwrap();
+    u.check().unwrap();
+    // A newer manifest is accepted; then the old one (a replay) is not.
+    r.packager().refresh().unwrap();
+    u.check().unwrap();
+    let newer = fs_err::read(r.path().join("manifest.json")).unwrap();
+    fs_err::write(r.path().join("manifest.json"), &old).unwrap();
+    assert!(matches!(u.check(), Err(Error::Rollback { .. })));
+    let text = String::from_utf8(newer)
+        .unwrap()
+        .replacen("notes 1.2.0", "notes 6.6.6", 1);
+    fs_err::write(r.path().join("manifest.json"), text).unwrap();
+    assert!(matches!(
+        u.check(),
+        Err(Error::Manifest(ManifestError::BadSignature { .. }))
+    ));
+    assert!(!root.join("current").exists(), "nothing was installed");
+}
+
+#[test]
+fn staged_rollout_and_yank() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.1.0");
+    r.packager()
+        .rollout("stable", None, RolloutChange::Percent(0))
+        .unwrap();
+    let u = r.updater(&root).build().unwrap();
+    assert!(u.check().unwrap().is_none(), "0% rollout offers nothing");
+    let manual = u.check_with(true, &|_| {}).unwrap().unwrap();
+    assert_eq!(
+        manual.version,
+        v("1.2.0"),
+        "a manual check skips the rollout"
+    );
+    r.packager()
+        .rollout("stable", None, RolloutChange::Percent(100))
+        .unwrap();
+    u.update(false, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    // 1.2.0 turns out bad: installs on it are offered 1.1.0 again.
+    r.packager()
+        .yank(&v("1.2.0"), Some("bad"), &|_| {})
+        .unwrap();
+    let down = u.check().unwrap().unwrap();
+    assert_eq!(down.version, v("1.1.0"));
+    assert!(
+        !down.path.is_full(),
+        "through the downgrade delta: {:?}",
+        down.path
+    );
+    let s = {
+        let d = u.download(&down, &|_| {}).unwrap();
+        u.apply(&d, &|_| {}).unwrap()
+    };
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
+}
+
+#[test]
+fn downloads_resume_and_damaged_parts_are_discarded() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    let a = &up.path.steps[0].artifact;
+    let bytes = fs_err::read(r.path().join(&a.path)).unwrap();
+    let dl = root.join(".deltapack/downloads");
+    let part = dl.join(format!("{}.part", a.blake3));
+    // Half of it arrived before the connection dropped.
+    fs_err::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let fetched = std::sync::Mutex::new(0);
+    u.download(&up, &|e| {
+        if let Event::Downloaded { bytes, .. } = e {
+            *fetched.lock().unwrap() = bytes;
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        *fetched.lock().unwrap(),
+        (bytes.len() - bytes.len() / 2) as u64,
+        "resumed"
+    );
+    let done = dl.join(format!("{}.dpk", a.blake3));
+    assert_eq!(fs_err::read(&done).unwrap(), bytes);
+    // A part file with wrong bytes: the hash check catches it, it is
+    // deleted, and the next attempt starts clean.
+    fs_err::remove_file(&done).unwrap();
+    let mut wrong = bytes[..bytes.len() / 2].to_vec();
+    wrong[10] ^= 0xff;
+    fs_err::write(&part, &wrong).unwrap();
+    assert!(matches!(
+        u.download(&up, &|_| {}),
+        Err(Error::ArtifactHash { .. })
+    ));
+    assert!(!part.exists());
+    u.download(&up, &|_| {}).unwrap();
+    assert_eq!(fs_err::read(&done).unwrap(), bytes);
+}
+
+#[test]
+fn one_updater_at_a_time_and_transport_rules() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    let lock = fs_err::OpenOptions::new()
+        .write(true)
+        .open(root.join(".deltapack/lock"))
+        .unwrap()
+        .into_parts()
+        .0;
+    lock.try_lock().unwrap();
+    assert!(matches!(u.download(&up, &|_| {}), Err(Error::Busy)));
+    drop(lock);
+    u.download(&up, &|_| {}).unwrap();
+    for bad in ["http://updates.example.com/", "ftp://x/"] {
+        let e = deltapack_client::Updater::builder()
+            .repository(bad)
+            .public_key(key().public())
+            .platform(PLATFORM)
+            .install_dir(&root)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, Error::Repository { .. }), "{bad}");
+    }
+    // A local directory works as a repository too.
+    let t2 = tempfile::tempdir().unwrap();
+    let local = deltapack_client::Updater::builder()
+        .repository(r.path().to_str().unwrap())
+        .public_key(key().public())
+        .platform(PLATFORM)
+        .install_dir(t2.path())
+        .now(NOW + 10)
+        .build()
+        .unwrap();
+    assert_eq!(local.update(true, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(current_digest(t2.path()), manifest_digest(&r, "1.2.0"));
+}
