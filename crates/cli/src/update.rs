@@ -75,9 +75,27 @@ pub(crate) enum UpdateCommand {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// Record an app launch (run at start-up): a new version that has not
+    /// reported healthy within its launches is rolled back.
+    Launched {
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// Launches a new version gets before it is rolled back.
+        #[arg(long, default_value_t = 3)]
+        health_launches: u32,
+    },
+    /// The running version works: end its probation.
+    Healthy {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
 }
 
 fn updater(o: &ClientOpts) -> Result<Updater> {
+    builder(o)?.build().map_err(Into::into)
+}
+
+fn builder(o: &ClientOpts) -> Result<deltapack_client::UpdaterBuilder> {
     let mut b = Updater::builder()
         .repository(o.repo.clone())
         .platform(o.platform.clone())
@@ -86,7 +104,7 @@ fn updater(o: &ClientOpts) -> Result<Updater> {
     for p in &o.pubs {
         b = b.public_key(crate::release::read_public(p)?);
     }
-    Ok(b.build()?)
+    Ok(b)
 }
 
 /// A progress bar for downloads, messages for the other phases.
@@ -216,7 +234,23 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             out!("rolled back to {v}");
         }
         UpdateCommand::Status { opts } => {
-            let s = updater(&opts)?.status()?;
+            let u = updater(&opts)?;
+            // What a killed updater left is finished or undone first (as an
+            // app does at start-up); another updater at work is fine.
+            let recovered = match u.recover() {
+                Ok(r) => r,
+                Err(deltapack_client::Error::Busy) => deltapack_client::Recovery::default(),
+                Err(e) => return Err(e.into()),
+            };
+            if !opts.json {
+                if let Some(f) = &recovered.finished {
+                    out!("finished an interrupted install: {f}");
+                }
+                if let Some(f) = &recovered.undone {
+                    out!("undid an interrupted install: {f}");
+                }
+            }
+            let s = u.status()?;
             if opts.json {
                 out!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -231,6 +265,30 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("channel: {}  platform: {}", s.channel, s.platform);
                 out!("last manifest sequence: {}", s.last_sequence);
             }
+        }
+        UpdateCommand::Launched {
+            opts,
+            health_launches,
+        } => {
+            let u = builder(&opts)?.health_launches(health_launches).build()?;
+            let l = u.launched()?;
+            if opts.json {
+                out!("{}", serde_json::to_string_pretty(&l)?);
+            } else {
+                match l {
+                    deltapack_client::Launch::Healthy => out!("healthy"),
+                    deltapack_client::Launch::OnProbation { launches } => {
+                        out!("on probation: launch {launches} of {health_launches}");
+                    }
+                    deltapack_client::Launch::RolledBack { from, to } => {
+                        out!("{from} never reported healthy: rolled back to {to}");
+                    }
+                }
+            }
+        }
+        UpdateCommand::Healthy { opts } => {
+            updater(&opts)?.mark_healthy()?;
+            out!("marked healthy");
         }
         UpdateCommand::History { opts } => {
             let h = updater(&opts)?.history()?;

@@ -36,6 +36,7 @@
 
 pub mod install;
 mod plan;
+mod recover;
 mod state;
 mod transport;
 mod updater;
@@ -44,8 +45,9 @@ use std::path::PathBuf;
 
 pub use deltapack_manifest::Version;
 pub use plan::{Path, Step};
+pub use recover::Recovery;
 pub use state::HistoryEntry;
-pub use updater::{Downloaded, Staged, Status, Update, Updater, UpdaterBuilder};
+pub use updater::{Downloaded, Launch, Staged, Status, Update, Updater, UpdaterBuilder};
 
 /// Progress of an updater call.
 #[derive(Debug, Clone)]

@@ -31,6 +31,19 @@ pub(crate) struct State {
     pub(crate) last_check: Option<u64>,
     /// Versions rolled back as unhealthy: not offered again.
     pub(crate) refused: BTreeSet<Version>,
+    /// An installed version not yet confirmed healthy.
+    pub(crate) pending: Option<Pending>,
+}
+
+/// A new version on probation: it must call `mark_healthy` before it has
+/// been launched `limit` times, or the next launch rolls back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pending {
+    /// The version on probation.
+    pub(crate) version: Version,
+    /// Launches seen so far.
+    pub(crate) launches: u32,
 }
 
 impl State {

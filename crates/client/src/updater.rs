@@ -27,6 +27,7 @@ pub struct UpdaterBuilder {
     keep: usize,
     net: NetConfig,
     now: Option<u64>,
+    health_launches: u32,
 }
 
 impl UpdaterBuilder {
@@ -88,6 +89,14 @@ impl UpdaterBuilder {
         self
     }
 
+    /// Launches a new version gets to call [`Updater::mark_healthy`]
+    /// before [`Updater::launched`] rolls it back (default 3; 0 disables
+    /// automatic rollback).
+    pub fn health_launches(mut self, n: u32) -> Self {
+        self.health_launches = n;
+        self
+    }
+
     /// The time to check manifest expiry against (tests; default: clock).
     pub fn now(mut self, t: u64) -> Self {
         self.now = Some(t);
@@ -119,6 +128,7 @@ impl UpdaterBuilder {
             layout: Layout { root },
             keep: self.keep,
             now: self.now,
+            health_launches: self.health_launches,
         })
     }
 }
@@ -197,6 +207,8 @@ pub struct Status {
     pub last_check: Option<u64>,
     /// Versions refused after a rollback.
     pub refused: Vec<Version>,
+    /// A new version on probation, with its launches so far.
+    pub on_probation: Option<(Version, u32)>,
 }
 
 /// Updates one install root from one repository.
@@ -209,6 +221,26 @@ pub struct Updater {
     layout: Layout,
     keep: usize,
     now: Option<u64>,
+    health_launches: u32,
+}
+
+/// What [`Updater::launched`] decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Launch {
+    /// Nothing is on probation.
+    Healthy,
+    /// The current version is on probation: this was launch `n`.
+    OnProbation {
+        /// Launches so far, this one included.
+        launches: u32,
+    },
+    /// The new version never reported healthy: rolled back to `to`.
+    RolledBack {
+        /// The version left (and refused from now on).
+        from: Version,
+        /// The version now current.
+        to: Version,
+    },
 }
 
 impl std::fmt::Debug for Transport {
@@ -234,10 +266,12 @@ impl Updater {
             keep: 2,
             net: NetConfig::default(),
             now: None,
+            health_launches: 3,
         }
     }
 
-    fn lock(&self) -> Result<Lock, Error> {
+    /// Takes the install's OS file lock (released when the file closes).
+    fn lock_file(&self) -> Result<std::fs::File, Error> {
         fs_err::create_dir_all(self.layout.meta())?;
         let f = fs_err::OpenOptions::new()
             .create(true)
@@ -246,10 +280,17 @@ impl Updater {
             .open(self.layout.meta().join("lock"))?;
         let file = f.into_parts().0;
         match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
+            Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy),
             Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
+    }
+
+    /// Takes the lock and deals first with whatever a killed updater left.
+    fn lock(&self) -> Result<Lock, Error> {
+        let file = self.lock_file()?;
+        crate::recover::recover(&self.layout)?;
+        Ok(Lock { _file: file })
     }
 
     fn now(&self) -> u64 {
@@ -510,24 +551,37 @@ impl Updater {
     }
 
     /// Switches `current` to the staged version atomically, records it,
-    /// and prunes versions beyond the ones kept.
+    /// and prunes versions beyond the ones kept. A journal written before
+    /// the switch lets the next start finish or undo an install that was
+    /// killed half way ([`Updater::recover`]).
     pub fn install(&self, s: &Staged, progress: &dyn Fn(Event)) -> Result<(), Error> {
         let _lock = self.lock()?;
         let from = self.layout.current()?;
+        let entry = HistoryEntry {
+            time: self.now(),
+            action: if from.is_some() { "update" } else { "install" }.into(),
+            from: from.clone(),
+            to: s.update.version.clone(),
+            path: s.steps.clone(),
+            bytes: s.bytes,
+            result: "ok".into(),
+            note: s.note.clone(),
+        };
+        crate::recover::begin(&self.layout, &entry)?;
+        // Probation first: if the switch happens, the new version must prove
+        // itself; if it does not, a stale probation names a version that is
+        // not current and is ignored.
+        if self.health_launches > 0 && from.is_some() {
+            let mut st = State::load(&self.layout.meta())?;
+            st.pending = Some(state::Pending {
+                version: s.update.version.clone(),
+                launches: 0,
+            });
+            st.save(&self.layout.meta())?;
+        }
         self.layout.switch(&s.update.version)?;
-        state::append_history(
-            &self.layout.meta(),
-            &HistoryEntry {
-                time: self.now(),
-                action: if from.is_some() { "update" } else { "install" }.into(),
-                from: from.clone(),
-                to: s.update.version.clone(),
-                path: s.steps.clone(),
-                bytes: s.bytes,
-                result: "ok".into(),
-                note: s.note.clone(),
-            },
-        )?;
+        state::append_history(&self.layout.meta(), &entry)?;
+        crate::recover::end(&self.layout)?;
         progress(Event::Installed {
             version: s.update.version.clone(),
         });
@@ -570,34 +624,94 @@ impl Updater {
     /// version left is not offered again until a newer one appears.
     pub fn rollback(&self) -> Result<Version, Error> {
         let _lock = self.lock()?;
+        self.rollback_locked("rollback", None)
+    }
+
+    fn rollback_locked(&self, action: &str, note: Option<String>) -> Result<Version, Error> {
         let current = self.layout.current()?.ok_or(Error::NothingInstalled)?;
         let history = state::read_history(&self.layout.meta())?;
         let installed = self.layout.installed()?;
         let target = history
             .iter()
             .rev()
-            .filter(|e| e.result == "ok" && e.to == current && e.action != "rollback")
+            .filter(|e| e.result == "ok" && e.to == current && !e.action.ends_with("rollback"))
             .find_map(|e| e.from.clone())
             .filter(|v| installed.contains(v))
             .ok_or(Error::NoRollbackTarget)?;
         self.layout.switch(&target)?;
         let mut st = State::load(&self.layout.meta())?;
         st.refused.insert(current.clone());
+        st.pending = None;
         st.save(&self.layout.meta())?;
         state::append_history(
             &self.layout.meta(),
             &HistoryEntry {
                 time: self.now(),
-                action: "rollback".into(),
+                action: action.into(),
                 from: Some(current),
                 to: target.clone(),
                 path: Vec::new(),
                 bytes: 0,
                 result: "ok".into(),
-                note: None,
+                note,
             },
         )?;
         Ok(target)
+    }
+
+    /// The running version works: ends its probation.
+    pub fn mark_healthy(&self) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let mut st = State::load(&self.layout.meta())?;
+        if st.pending.take().is_some() {
+            st.save(&self.layout.meta())?;
+        }
+        Ok(())
+    }
+
+    /// Call at every app start. Finishes interrupted installs; if the
+    /// current version is on probation and has been launched the allowed
+    /// number of times without [`mark_healthy`](Updater::mark_healthy), rolls
+    /// back to the previous version and refuses this one until a newer one
+    /// appears.
+    pub fn launched(&self) -> Result<Launch, Error> {
+        let _lock = self.lock()?;
+        let current = self.layout.current()?;
+        let mut st = State::load(&self.layout.meta())?;
+        let Some(p) = st.pending.clone() else {
+            return Ok(Launch::Healthy);
+        };
+        if current.as_ref() != Some(&p.version) {
+            st.pending = None;
+            st.save(&self.layout.meta())?;
+            return Ok(Launch::Healthy);
+        }
+        if p.launches >= self.health_launches {
+            let note = format!(
+                "{} launches without mark_healthy: rolled back automatically",
+                p.launches
+            );
+            let to = self.rollback_locked("auto-rollback", Some(note))?;
+            return Ok(Launch::RolledBack {
+                from: p.version,
+                to,
+            });
+        }
+        let launches = p.launches + 1;
+        st.pending = Some(state::Pending {
+            version: p.version,
+            launches,
+        });
+        st.save(&self.layout.meta())?;
+        Ok(Launch::OnProbation { launches })
+    }
+
+    /// Finishes or undoes an install that was interrupted (a kill, a power
+    /// loss) and removes what it left behind. Every other call that changes
+    /// the install does this first; apps may call it at start-up.
+    pub fn recover(&self) -> Result<crate::Recovery, Error> {
+        let _file = self.lock_file()?;
+        crate::recover::recover(&self.layout)
     }
 
     /// The update history, oldest first.
@@ -617,6 +731,7 @@ impl Updater {
             last_sequence: st.last_sequence,
             last_check: st.last_check,
             refused: st.refused.into_iter().collect(),
+            on_probation: st.pending.map(|p| (p.version, p.launches)),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! packager from the shipped sample app) served over loopback HTTP by
 //! `deltapack-serve`, and a real install root on disk. Every test checks the
 //! installed tree's digest against the manifest.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod fixture;

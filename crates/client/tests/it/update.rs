@@ -281,3 +281,77 @@ fn one_updater_at_a_time_and_transport_rules() {
     assert_eq!(local.update(true, &|_| {}).unwrap(), Some(v("1.2.0")));
     assert_eq!(current_digest(t2.path()), manifest_digest(&r, "1.2.0"));
 }
+
+#[test]
+fn a_version_that_never_reports_healthy_is_rolled_back() {
+    use deltapack_client::Launch;
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).health_launches(2).build().unwrap();
+    assert_eq!(
+        u.launched().unwrap(),
+        Launch::Healthy,
+        "a first install is not on probation"
+    );
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(u.launched().unwrap(), Launch::OnProbation { launches: 1 });
+    assert_eq!(u.launched().unwrap(), Launch::OnProbation { launches: 2 });
+    assert_eq!(u.status().unwrap().on_probation, Some((v("1.2.0"), 2)));
+    assert_eq!(
+        u.launched().unwrap(),
+        Launch::RolledBack {
+            from: v("1.2.0"),
+            to: v("1.0.0")
+        }
+    );
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    assert_eq!(u.history().unwrap().last().unwrap().action, "auto-rollback");
+    // The bad version is not offered again; the next good one is, and
+    // once it reports healthy it stays.
+    let next = u.check().unwrap().unwrap();
+    assert_eq!(next.version, v("1.1.0"));
+    u.update(false, &|_| {}).unwrap();
+    assert_eq!(u.launched().unwrap(), Launch::OnProbation { launches: 1 });
+    u.mark_healthy().unwrap();
+    for _ in 0..5 {
+        assert_eq!(u.launched().unwrap(), Launch::Healthy);
+    }
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
+}
+
+#[test]
+fn an_interrupted_install_is_finished_or_undone() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    let s = u
+        .apply(&u.download(&up, &|_| {}).unwrap(), &|_| {})
+        .unwrap();
+    // Killed after the journal, before the switch: undone.
+    let journal = serde_json::json!({"entry": {
+        "time": 1, "action": "update", "from": "1.0.0", "to": "1.2.0",
+        "path": ["delta 1.0.0->1.2.0"], "bytes": 5, "result": "ok"}});
+    fs_err::write(root.join(".deltapack/journal.json"), journal.to_string()).unwrap();
+    fs_err::create_dir_all(root.join("versions/.1.2.0.dpk-abc123/bin")).unwrap();
+    let rec = u.recover().unwrap();
+    assert_eq!(rec.undone.as_deref(), Some("1.0.0 -> 1.2.0"));
+    assert_eq!(rec.removed, ["versions/.1.2.0.dpk-abc123"]);
+    assert_eq!(u.history().unwrap().last().unwrap().result, "interrupted");
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    // Killed after the switch, before the record: finished.
+    fs_err::write(root.join(".deltapack/journal.json"), journal.to_string()).unwrap();
+    std::os::unix::fs::symlink("versions/1.2.0", root.join(".current-x.tmp")).unwrap();
+    fs_err::rename(root.join(".current-x.tmp"), root.join("current")).unwrap();
+    let rec = u.recover().unwrap();
+    assert_eq!(rec.finished.as_deref(), Some("1.0.0 -> 1.2.0"));
+    let last = u.history().unwrap().last().unwrap().clone();
+    assert_eq!((last.to, last.result.as_str()), (v("1.2.0"), "ok"));
+    assert!(u.recover().unwrap().is_empty());
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    drop(s);
+}

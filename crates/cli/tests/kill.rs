@@ -1,0 +1,178 @@
+//! `kill -9` of a real `deltapack update install` process at points spread
+//! over its whole run (download, rebuild, switch, record, prune). After
+//! every kill, `current` must name a whole old or a whole new version
+//! (never a mix), the next start must clean up, and a retry must finish
+//! the update.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_deltapack"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn example(v: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
+}
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The sample app plus a 6 MiB data file, so an install takes long enough
+/// to be killed at many points.
+fn make_tree(dst: &Path, v: u32) {
+    ok(Command::new("cp").arg("-a").arg(example(v)).arg(dst));
+    let mut blob = noise(7, 6 << 20);
+    if v == 2 {
+        for k in 0..64 {
+            let at = k * 90_000;
+            blob.splice(at..at, noise(k as u64 + 100, 2000));
+        }
+    }
+    fs_err::create_dir_all(dst.join("data")).unwrap();
+    fs_err::write(dst.join("data/blob.bin"), blob).unwrap();
+}
+
+fn digest(dir: &Path) -> Option<String> {
+    let real = dir.canonicalize().ok()?;
+    let id = deltapack_tree::Tree::scan(&real).ok()?.id();
+    Some(deltapack_tree::hex(&id.digest))
+}
+
+#[test]
+fn kill_at_many_points_never_leaves_a_mixed_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    let mut want = Vec::new();
+    for (v, ver) in [(1, "1.0.0"), (2, "1.1.0")] {
+        let tree = t.path().join(format!("tree{v}"));
+        make_tree(&tree, v);
+        want.push(digest(&tree).unwrap());
+        ok(bin()
+            .args(["release", "--level", "3", "--repo"])
+            .arg(&repo)
+            .args(["--version", ver, "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!("--platform=linux={}", tree.display())));
+    }
+    let mut server = bin()
+        .arg("serve")
+        .arg(&repo)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = Vec::new();
+    let mut out = server.stdout.take().unwrap();
+    let mut b = [0u8];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let url = String::from_utf8(line)
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = |root: &Path, args: &[&str]| {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--install-dir")
+            .arg(root)
+            .args(["--repo", &url, "--platform", "linux", "--pub"])
+            .arg(key.with_extension("pub"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    // The starting point: 1.0.0 installed.
+    let template = t.path().join("template");
+    assert!(
+        client(&template, &["install", "--to", "1.0.0"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(digest(&template.join("current")).as_ref(), Some(&want[0]));
+    let fresh = |name: &str| {
+        let root = t.path().join(name);
+        ok(Command::new("cp").arg("-a").arg(&template).arg(&root));
+        root
+    };
+    // How long an uninterrupted update takes.
+    let timed = fresh("timed");
+    let start = Instant::now();
+    assert!(client(&timed, &["install"]).status().unwrap().success());
+    let total = start.elapsed();
+    assert_eq!(digest(&timed.join("current")).as_ref(), Some(&want[1]));
+
+    let points = 60u32;
+    let (mut mixed, mut old, mut new) = (0, 0, 0);
+    for i in 0..points {
+        let root = fresh(&format!("k{i}"));
+        let mut child = client(&root, &["install"]).spawn().unwrap();
+        // Spread over 0..150% of an uninterrupted run (runs vary with the
+        // machine's load), so the end is covered too.
+        std::thread::sleep(total.mul_f64(1.5 * f64::from(i) / f64::from(points)));
+        let _ = child.kill();
+        let _ = child.wait();
+        match digest(&root.join("current")) {
+            Some(d) if d == want[0] => old += 1,
+            Some(d) if d == want[1] => new += 1,
+            _ => mixed += 1,
+        }
+        // The next start cleans up; a retry finishes the update.
+        assert!(client(&root, &["status"]).status().unwrap().success());
+        for e in fs_err::read_dir(root.join("versions")).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(!name.starts_with('.'), "debris left after recovery: {name}");
+        }
+        assert!(!root.join(".deltapack/journal.json").exists());
+        assert!(
+            client(&root, &["install"]).status().unwrap().success(),
+            "retry after kill {i}"
+        );
+        assert_eq!(
+            digest(&root.join("current")).as_ref(),
+            Some(&want[1]),
+            "kill {i}"
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    eprintln!(
+        "{points} kill points over {:.0} ms: {old} old, {new} new, {mixed} mixed",
+        total.as_secs_f64() * 1000.0
+    );
+    assert_eq!(mixed, 0);
+    assert!(
+        old > 0 && new > 0,
+        "the kills must land on both sides of the switch"
+    );
+}

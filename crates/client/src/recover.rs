@@ -1,0 +1,143 @@
+//! Finishing or undoing what a killed updater left behind.
+//!
+//! Every change to an install is ordered so that the `current` symlink is
+//! the only switch and it is flipped by one rename (see [`crate::install`]).
+//! Before the flip, `install` writes `.deltapack/journal.json` naming the
+//! change (from, to, packages, bytes); after the flip and the history
+//! record, it deletes the journal. On the next start, [`recover`] looks at
+//! the journal and at `current`:
+//!
+//! - `current` is the journal's target: the flip happened, the record may
+//!   not have: append it, prune, delete the journal (finish);
+//! - otherwise the flip did not happen: record the attempt as interrupted
+//!   and delete the journal (undo; the rebuilt version directory is whole
+//!   and is reused by the next attempt).
+//!
+//! It also removes debris that is never in use once no updater runs:
+//! applier staging directories (`versions/.<v>.dpk-*`), a half-made
+//! `current` symlink (`.current-*.tmp`), the scratch directory (chain
+//! intermediates, trees being deleted) and the state file's temporaries.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::install::{Layout, sync_dir};
+use crate::state::{self, HistoryEntry};
+
+/// What an interrupted install was doing (the journal's content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Journal {
+    pub(crate) entry: HistoryEntry,
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// An interrupted install that had switched and was finished.
+    pub finished: Option<String>,
+    /// An interrupted install that had not switched and was undone.
+    pub undone: Option<String>,
+    /// Debris removed (paths relative to the install root).
+    pub removed: Vec<String>,
+}
+
+impl Recovery {
+    /// Whether anything was found.
+    pub fn is_empty(&self) -> bool {
+        self.finished.is_none() && self.undone.is_none() && self.removed.is_empty()
+    }
+}
+
+fn journal_path(l: &Layout) -> std::path::PathBuf {
+    l.meta().join("journal.json")
+}
+
+/// Writes the journal durably (before the switch).
+pub(crate) fn begin(l: &Layout, entry: &HistoryEntry) -> Result<(), Error> {
+    let j = Journal {
+        entry: entry.clone(),
+    };
+    let bytes = serde_json::to_vec(&j).map_err(|e| Error::State {
+        path: journal_path(l),
+        reason: e.to_string(),
+    })?;
+    let tmp = l.meta().join("journal.json.tmp");
+    let mut f = fs_err::File::create(&tmp)?;
+    std::io::Write::write_all(&mut f, &bytes)?;
+    f.sync_all()?;
+    fs_err::rename(&tmp, journal_path(l))?;
+    sync_dir(&l.meta())
+}
+
+/// Deletes the journal (after the switch and the record).
+pub(crate) fn end(l: &Layout) -> Result<(), Error> {
+    fs_err::remove_file(journal_path(l))?;
+    sync_dir(&l.meta())
+}
+
+/// Finishes or undoes an interrupted install and removes debris. The
+/// caller holds the install lock.
+pub(crate) fn recover(l: &Layout) -> Result<Recovery, Error> {
+    let mut r = Recovery::default();
+    match fs_err::read(journal_path(l)) {
+        Ok(bytes) => {
+            let current = l.current()?;
+            match serde_json::from_slice::<Journal>(&bytes) {
+                Ok(j) if current.as_ref() == Some(&j.entry.to) => {
+                    state::append_history(&l.meta(), &j.entry)?;
+                    r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+                }
+                Ok(j) => {
+                    let mut e = j.entry.clone();
+                    e.result = "interrupted".into();
+                    e.note = Some("killed before the switch; the old version stayed".into());
+                    state::append_history(&l.meta(), &e)?;
+                    r.undone = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+                }
+                // A torn journal was written before the switch could start.
+                Err(_) => r.undone = Some("unreadable journal".into()),
+            }
+            end(l)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    for (dir, rel) in [
+        (l.versions(), "versions"),
+        (l.root.clone(), ""),
+        (l.meta(), ".deltapack"),
+    ] {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let debris = match rel {
+                "versions" => name.starts_with('.') && name.contains(".dpk-"),
+                "" => name.starts_with(".current-") && name.ends_with(".tmp"),
+                _ => name.starts_with(".state-") || name == "journal.json.tmp" || name == "tmp",
+            };
+            if !debris {
+                continue;
+            }
+            let path = e.path();
+            if fs_err::symlink_metadata(&path)?.is_dir() {
+                fs_err::remove_dir_all(&path)?;
+            } else {
+                fs_err::remove_file(&path)?;
+            }
+            r.removed.push(if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            });
+        }
+    }
+    Ok(r)
+}
+
+fn fmt(v: &Option<deltapack_manifest::Version>) -> String {
+    v.as_ref()
+        .map_or_else(|| "nothing".into(), ToString::to_string)
+}
