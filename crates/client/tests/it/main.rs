@@ -5,5 +5,6 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod faulty;
 mod fixture;
 mod update;
