@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod config;
 mod inspect;
 mod progress;
 mod release;
@@ -191,6 +192,9 @@ enum Command {
     /// Keep an installed app current: check, download, install, roll back.
     #[command(subcommand)]
     Update(update::UpdateCommand),
+    /// Read and change the update client's settings (TOML).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Serve a directory over HTTP (with Range support) for testing and
     /// small self-hosting.
     Serve {
@@ -354,6 +358,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
         Command::Serve { repo, addr } => release::serve(&repo, addr),
         Command::Update(cmd) => update::run(cmd),
+        Command::Config(cmd) => config::run(cmd),
     }
 }
 

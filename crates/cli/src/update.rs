@@ -4,30 +4,74 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use deltapack_client::{Event, Updater, Version};
+use anyhow::{Context, Result, bail};
+use deltapack_client::{Config, Event, Updater, Version};
 
-/// Where the install and its repository are.
+/// Where the install and its repository are: flags override the config
+/// file (`deltapack config`).
 #[derive(clap::Args)]
 pub(crate) struct ClientOpts {
+    /// Config file (default: the platform config dir, deltapack/update.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The install root (holds `current`, `versions/` and `.deltapack/`).
     #[arg(long)]
-    install_dir: PathBuf,
+    install_dir: Option<PathBuf>,
     /// The repository: https://…, http://127.0.0.1:… (loopback only), or a directory.
     #[arg(long)]
-    repo: String,
+    repo: Option<String>,
     /// Trusted public key (text or .pub file); repeatable.
-    #[arg(long = "pub", value_name = "KEY|FILE", required = true)]
+    #[arg(long = "pub", value_name = "KEY|FILE")]
     pubs: Vec<String>,
     /// This install's platform, as named in the repository.
     #[arg(long)]
-    platform: String,
+    platform: Option<String>,
     /// Channel to follow.
-    #[arg(long, default_value = "stable")]
-    channel: String,
+    #[arg(long)]
+    channel: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+}
+
+impl ClientOpts {
+    fn config_path(&self) -> Result<PathBuf> {
+        config_path(self.config.as_deref())
+    }
+
+    /// The config file with the flags applied.
+    fn settings(&self) -> Result<Config> {
+        let mut c = Config::load(&self.config_path()?)?;
+        if let Some(d) = &self.install_dir {
+            c.install_dir = d.clone();
+        }
+        if let Some(r) = &self.repo {
+            c.repository = r.clone();
+        }
+        if !self.pubs.is_empty() {
+            c.public_keys = self
+                .pubs
+                .iter()
+                .map(|p| crate::release::read_public(p).map(|k| k.to_text()))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(p) = &self.platform {
+            c.platform = p.clone();
+        }
+        if let Some(ch) = &self.channel {
+            c.channel = ch.clone();
+        }
+        Ok(c)
+    }
+}
+
+/// The config file to use.
+pub(crate) fn config_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_owned()),
+        None => Config::default_path("deltapack")
+            .context("no config directory (set HOME or pass --config)"),
+    }
 }
 
 /// The `update` subcommands.
@@ -89,6 +133,17 @@ pub(crate) enum UpdateCommand {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// Follow another channel (saved in the config) and show what it
+    /// offers; leaving for an older version needs --allow-downgrade.
+    Channel {
+        /// The channel (e.g. stable, beta, canary).
+        name: String,
+        #[command(flatten)]
+        opts: ClientOpts,
+        /// Install the new channel's newest version now, even if older.
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
 }
 
 fn updater(o: &ClientOpts) -> Result<Updater> {
@@ -96,15 +151,18 @@ fn updater(o: &ClientOpts) -> Result<Updater> {
 }
 
 fn builder(o: &ClientOpts) -> Result<deltapack_client::UpdaterBuilder> {
-    let mut b = Updater::builder()
-        .repository(o.repo.clone())
-        .platform(o.platform.clone())
-        .channel(o.channel.clone())
-        .install_dir(&o.install_dir);
-    for p in &o.pubs {
-        b = b.public_key(crate::release::read_public(p)?);
+    let c = o.settings()?;
+    if c.repository.is_empty() || c.platform.is_empty() || c.public_keys.is_empty() {
+        bail!(
+            "set the repository, platform and public key with flags (--repo, --platform, --pub) \
+             or once with `deltapack config set` ({})",
+            o.config_path()?.display()
+        );
     }
-    Ok(b)
+    if c.install_dir.as_os_str().is_empty() {
+        bail!("set the install directory with --install-dir or `deltapack config set install_dir`");
+    }
+    Ok(c.builder()?)
 }
 
 /// A progress bar for downloads, messages for the other phases.
@@ -282,6 +340,46 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                     }
                     deltapack_client::Launch::RolledBack { from, to } => {
                         out!("{from} never reported healthy: rolled back to {to}");
+                    }
+                }
+            }
+        }
+        UpdateCommand::Channel {
+            name,
+            opts,
+            allow_downgrade,
+        } => {
+            let path = opts.config_path()?;
+            let mut c = Config::load(&path)?;
+            c.set("channel", &name)?;
+            c.save(&path)?;
+            let mut o = opts;
+            o.channel = Some(name.clone());
+            let u = updater(&o)?;
+            match u.check_with(true, &progress)? {
+                Some(up) => {
+                    p.bar.finish_and_clear();
+                    out!("channel {name}: {} is available", up.version);
+                }
+                None => {
+                    p.bar.finish_and_clear();
+                    let current = u.status()?.current;
+                    // Nothing newer: is the channel's newest older than us?
+                    let newest = u.newest_on_channel()?;
+                    match (current, newest) {
+                        (Some(cur), Some(n)) if n < cur && allow_downgrade => {
+                            let up = u.check_version(&n)?;
+                            let d = u.download(&up, &progress)?;
+                            let s = u.apply(&d, &progress)?;
+                            u.install(&s, &progress)?;
+                            p.bar.finish_and_clear();
+                            out!("channel {name}: downgraded {cur} -> {n}");
+                        }
+                        (Some(cur), Some(n)) if n < cur => out!(
+                            "channel {name}: its newest version {n} is older than {cur}; \
+                             pass --allow-downgrade to install it"
+                        ),
+                        _ => out!("channel {name}: up to date"),
                     }
                 }
             }

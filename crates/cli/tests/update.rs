@@ -114,3 +114,60 @@ fn install_update_status_history_rollback() {
     assert_eq!(out.trim(), "rolled back to 1.0.0");
     assert_eq!(digest(&root.join("current")), digest(&example(1)));
 }
+
+#[test]
+fn config_file_and_channel_switch_with_downgrade() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    for (v, tree, channel) in [("1.0.0", 1, "stable"), ("2.0.0-beta.1", 2, "beta")] {
+        ok(bin()
+            .args(["release", "--repo"])
+            .arg(&repo)
+            .args(["--version", v, "--channel", channel, "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!("--platform=linux={}", example(tree).display())));
+    }
+    let served = serve(&repo);
+    let root = t.path().join("app");
+    let cfg = t.path().join("update.toml");
+    let config = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("config").args(args).arg("--config").arg(&cfg);
+        c
+    };
+    ok(&mut config(&["set", "repository", &served.1]));
+    let pubkey = fs_err::read_to_string(key.with_extension("pub")).unwrap();
+    ok(&mut config(&["set", "public_keys", pubkey.trim()]));
+    ok(&mut config(&["set", "platform", "linux"]));
+    ok(&mut config(&["set", "install_dir", root.to_str().unwrap()]));
+    ok(&mut config(&["set", "channel", "beta"]));
+    assert_eq!(ok(&mut config(&["get", "channel"])).trim(), "beta");
+    let out = bin()
+        .arg("config")
+        .args(["set", "colour", "red", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting"));
+
+    // No flags: everything comes from the config file.
+    let update = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("update").args(args).arg("--config").arg(&cfg);
+        c
+    };
+    let out = ok(&mut update(&["install"]));
+    assert!(out.contains("installed 2.0.0-beta.1"), "{out}");
+    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    // Leaving beta for stable, whose newest is older: asked first.
+    let out = ok(&mut update(&["channel", "stable"]));
+    assert!(out.contains("pass --allow-downgrade"), "{out}");
+    assert_eq!(ok(&mut config(&["get", "channel"])).trim(), "stable");
+    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    let out = ok(&mut update(&["channel", "stable", "--allow-downgrade"]));
+    assert!(out.contains("downgraded 2.0.0-beta.1 -> 1.0.0"), "{out}");
+    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+}

@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 pub mod install;
 mod plan;
 mod recover;
@@ -43,6 +44,7 @@ mod updater;
 
 use std::path::PathBuf;
 
+pub use config::{Config, KEYS as CONFIG_KEYS};
 pub use deltapack_manifest::Version;
 pub use plan::{Path, Step};
 pub use recover::Recovery;
@@ -201,6 +203,30 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// No such setting.
+    #[error("unknown setting {key:?}")]
+    UnknownSetting {
+        /// The key.
+        key: String,
+    },
+    /// A setting's value is invalid.
+    #[error("setting {key}: {reason}")]
+    InvalidSetting {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not enough free disk space to stage the update.
+    #[error("{needed} bytes are needed in {}, {available} are free", path.display())]
+    NoSpace {
+        /// The install root.
+        path: PathBuf,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
     },
     /// A file-system error.
     #[error(transparent)]

@@ -353,6 +353,24 @@ impl Updater {
         self.offer(m, current, &target).map(Some)
     }
 
+    /// The newest good (not yanked) version on the channel with a build for
+    /// this platform, whatever is installed.
+    pub fn newest_on_channel(&self) -> Result<Option<Version>, Error> {
+        let m = self.manifest(&|_| {})?;
+        Ok(m.channels.get(&self.channel).and_then(|c| {
+            c.releases
+                .iter()
+                .rev()
+                .map(|cr| &cr.version)
+                .find(|v| {
+                    m.release(v).is_some_and(|r| {
+                        r.yanked.is_none() && r.platforms.contains_key(&self.platform)
+                    })
+                })
+                .cloned()
+        }))
+    }
+
     /// An update to a specific version (channel switch, downgrade, or a
     /// first install), ignoring rollout and yanks.
     pub fn check_version(&self, v: &Version) -> Result<Update, Error> {
@@ -390,9 +408,26 @@ impl Updater {
         })
     }
 
+    /// Fails early, before anything is written, when the disk cannot hold
+    /// `needed` more bytes (plus a 1% margin).
+    fn check_space(&self, needed: u64) -> Result<(), Error> {
+        fs_err::create_dir_all(&self.layout.root)?;
+        let available = fs4::available_space(&self.layout.root)?;
+        let needed = needed.saturating_add(needed / 100);
+        if available < needed {
+            return Err(Error::NoSpace {
+                path: self.layout.root.clone(),
+                needed,
+                available,
+            });
+        }
+        Ok(())
+    }
+
     /// Downloads the update's packages (resuming, retrying, hash-checked).
     pub fn download(&self, u: &Update, progress: &dyn Fn(Event)) -> Result<Downloaded, Error> {
         let _lock = self.lock()?;
+        self.check_space(u.download_bytes)?;
         let mut files = Vec::new();
         let mut bytes = 0;
         for s in &u.path.steps {
@@ -438,6 +473,12 @@ impl Updater {
             }
             self.layout.remove(&u.version)?;
         }
+        let tree_bytes = u
+            .manifest
+            .release(&u.version)
+            .and_then(|r| r.platforms.get(&self.platform))
+            .map_or(0, |b| b.tree.bytes);
+        self.check_space(tree_bytes)?;
         match self.apply_steps(&u.manifest, &u.path.steps, &d.files, progress) {
             Ok(steps) => Ok(Staged {
                 update: u.clone(),

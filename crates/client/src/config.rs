@@ -1,0 +1,248 @@
+//! The updater's settings as a TOML file in the platform's config
+//! directory, read strictly (unknown keys, wrong types and files over
+//! 64 KiB are errors that name the line), written atomically.
+//!
+//! ```toml
+//! repository = "https://updates.example.com/myapp/"
+//! public_keys = ["ed25519:…"]
+//! platform = "linux-x86_64"
+//! install_dir = "/opt/myapp"
+//! channel = "stable"
+//! check_interval_hours = 24
+//! auto_download = true
+//! auto_install = false
+//! keep_versions = 2
+//! health_launches = 3
+//! allow_hosts = ["updates.example.com"]
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use deltapack_manifest::PublicKey;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, UpdaterBuilder};
+
+const MAX_CONFIG: u64 = 64 * 1024;
+
+/// Updater settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Repository address.
+    pub repository: String,
+    /// Trusted public keys (`ed25519:…`).
+    pub public_keys: Vec<String>,
+    /// Platform name in the repository.
+    pub platform: String,
+    /// Install root.
+    pub install_dir: PathBuf,
+    /// Channel followed.
+    pub channel: String,
+    /// Hours between background checks.
+    pub check_interval_hours: u64,
+    /// Download updates in the background when found.
+    pub auto_download: bool,
+    /// Install downloaded updates without asking.
+    pub auto_install: bool,
+    /// Previous versions kept for rollback.
+    pub keep_versions: usize,
+    /// Launches a new version gets to report healthy.
+    pub health_launches: u32,
+    /// Hosts allowed to serve the repository (empty: any HTTPS host).
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            repository: String::new(),
+            public_keys: Vec::new(),
+            platform: String::new(),
+            install_dir: PathBuf::new(),
+            channel: "stable".into(),
+            check_interval_hours: 24,
+            auto_download: true,
+            auto_install: false,
+            keep_versions: 2,
+            health_launches: 3,
+            allow_hosts: Vec::new(),
+        }
+    }
+}
+
+/// The keys `get` and `set` accept.
+pub const KEYS: [&str; 11] = [
+    "repository",
+    "public_keys",
+    "platform",
+    "install_dir",
+    "channel",
+    "check_interval_hours",
+    "auto_download",
+    "auto_install",
+    "keep_versions",
+    "health_launches",
+    "allow_hosts",
+];
+
+impl Config {
+    /// Where an app's config lives: `$XDG_CONFIG_HOME/<app>/update.toml`
+    /// (or `~/.config/…`) on Linux, `~/Library/Application Support/<app>/`
+    /// on macOS, `%APPDATA%\<app>\` on Windows.
+    pub fn default_path(app: &str) -> Option<PathBuf> {
+        let base = if cfg!(windows) {
+            std::env::var_os("APPDATA").map(PathBuf::from)
+        } else if cfg!(target_os = "macos") {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Application Support"))
+        } else {
+            std::env::var_os("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        };
+        base.map(|b| b.join(app).join("update.toml"))
+    }
+
+    /// Reads a config file; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let bad = |reason: String| Error::State {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = match fs_err::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e.into()),
+        };
+        if text.len() as u64 > MAX_CONFIG {
+            return Err(bad(format!("over {MAX_CONFIG} bytes")));
+        }
+        let text = String::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
+        toml::from_str(&text).map_err(|e| bad(e.to_string().trim().to_owned()))
+    }
+
+    /// Writes the config atomically.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir)?;
+        let text = toml::to_string_pretty(self).map_err(|e| Error::State {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".config-")
+            .tempfile_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+        Ok(())
+    }
+
+    /// One setting as text (lists joined with `,`).
+    pub fn get(&self, key: &str) -> Result<String, Error> {
+        Ok(match key {
+            "repository" => self.repository.clone(),
+            "public_keys" => self.public_keys.join(","),
+            "platform" => self.platform.clone(),
+            "install_dir" => self.install_dir.display().to_string(),
+            "channel" => self.channel.clone(),
+            "check_interval_hours" => self.check_interval_hours.to_string(),
+            "auto_download" => self.auto_download.to_string(),
+            "auto_install" => self.auto_install.to_string(),
+            "keep_versions" => self.keep_versions.to_string(),
+            "health_launches" => self.health_launches.to_string(),
+            "allow_hosts" => self.allow_hosts.join(","),
+            _ => {
+                return Err(Error::UnknownSetting {
+                    key: key.to_owned(),
+                });
+            }
+        })
+    }
+
+    /// Changes one setting from text, checking it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        let invalid = |why: &str| Error::InvalidSetting {
+            key: key.to_owned(),
+            reason: why.to_owned(),
+        };
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let number = |v: &str| v.parse::<u64>().map_err(|_| invalid("expected a number"));
+        let boolean = |v: &str| {
+            v.parse::<bool>()
+                .map_err(|_| invalid("expected true or false"))
+        };
+        match key {
+            "repository" => self.repository = value.to_owned(),
+            "public_keys" => {
+                let keys = list(value);
+                for k in &keys {
+                    PublicKey::from_text(k).map_err(|e| invalid(&e.to_string()))?;
+                }
+                self.public_keys = keys;
+            }
+            "platform" => {
+                deltapack_manifest::check_name(value).map_err(invalid)?;
+                self.platform = value.to_owned();
+            }
+            "install_dir" => self.install_dir = PathBuf::from(value),
+            "channel" => {
+                deltapack_manifest::check_name(value).map_err(invalid)?;
+                self.channel = value.to_owned();
+            }
+            "check_interval_hours" => self.check_interval_hours = number(value)?,
+            "auto_download" => self.auto_download = boolean(value)?,
+            "auto_install" => self.auto_install = boolean(value)?,
+            "keep_versions" => {
+                self.keep_versions =
+                    usize::try_from(number(value)?).map_err(|_| invalid("too large"))?;
+            }
+            "health_launches" => {
+                self.health_launches =
+                    u32::try_from(number(value)?).map_err(|_| invalid("too large"))?;
+            }
+            "allow_hosts" => self.allow_hosts = list(value),
+            _ => {
+                return Err(Error::UnknownSetting {
+                    key: key.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// An updater builder with these settings.
+    pub fn builder(&self) -> Result<UpdaterBuilder, Error> {
+        let mut b = crate::Updater::builder()
+            .repository(self.repository.clone())
+            .channel(self.channel.clone())
+            .platform(self.platform.clone())
+            .install_dir(self.install_dir.clone())
+            .keep_versions(self.keep_versions)
+            .health_launches(self.health_launches)
+            .allow_hosts(self.allow_hosts.clone());
+        for k in &self.public_keys {
+            b = b.public_key(PublicKey::from_text(k).map_err(Error::Manifest)?);
+        }
+        Ok(b)
+    }
+
+    /// Whether a background check is due: never checked, or the interval
+    /// has passed since `last_check` (Unix seconds), or the clock went
+    /// backwards.
+    pub fn check_due(&self, last_check: Option<u64>, now: u64) -> bool {
+        match last_check {
+            None => true,
+            Some(t) if t > now => true,
+            Some(t) => now - t >= self.check_interval_hours.saturating_mul(3600),
+        }
+    }
+}

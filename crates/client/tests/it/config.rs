@@ -1,0 +1,85 @@
+//! The TOML settings: strict reading, typed errors, round trip, and an
+//! updater built from them.
+
+use deltapack_client::{Config, Error};
+
+use crate::fixture::*;
+
+#[test]
+fn settings_round_trip_and_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("cfg/update.toml");
+    let mut c = Config::load(&path).unwrap();
+    assert_eq!(c, Config::default(), "a missing file gives the defaults");
+    c.set("repository", "https://updates.example.com/app/")
+        .unwrap();
+    c.set("public_keys", &key().public().to_text()).unwrap();
+    c.set("platform", "linux-x86_64").unwrap();
+    c.set("channel", "beta").unwrap();
+    c.set("auto_install", "true").unwrap();
+    c.set("check_interval_hours", "6").unwrap();
+    c.set("allow_hosts", "a.example.com, b.example.com")
+        .unwrap();
+    c.save(&path).unwrap();
+    let back = Config::load(&path).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(
+        back.get("allow_hosts").unwrap(),
+        "a.example.com,b.example.com"
+    );
+    for (k, v) in [
+        ("channel", "a b"),
+        ("platform", "../x"),
+        ("public_keys", "ed25519:00"),
+        ("auto_install", "yes"),
+        ("keep_versions", "-1"),
+    ] {
+        assert!(
+            matches!(c.set(k, v), Err(Error::InvalidSetting { .. })),
+            "{k}={v}"
+        );
+    }
+    assert!(matches!(
+        c.set("colour", "x"),
+        Err(Error::UnknownSetting { .. })
+    ));
+    assert!(matches!(c.get("colour"), Err(Error::UnknownSetting { .. })));
+    // Strict reading: unknown keys, wrong types and huge files name the problem.
+    for (text, needle) in [
+        ("colour = 1\n", "colour"),
+        ("keep_versions = \"two\"\n", "keep_versions"),
+        ("channel = \n", "line 1"),
+    ] {
+        fs_err::write(&path, text).unwrap();
+        match Config::load(&path) {
+            Err(Error::State { reason, .. }) => assert!(reason.contains(needle), "{reason}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    fs_err::write(&path, "#".repeat(70_000)).unwrap();
+    assert!(matches!(Config::load(&path), Err(Error::State { .. })));
+    // Scheduling.
+    assert!(c.check_due(None, 100));
+    assert!(!c.check_due(Some(100), 100 + 5 * 3600));
+    assert!(c.check_due(Some(100), 100 + 6 * 3600));
+    assert!(
+        c.check_due(Some(1000), 10),
+        "a clock that went back checks again"
+    );
+}
+
+#[test]
+fn an_updater_from_settings_updates() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let mut c = Config::default();
+    c.set("repository", &r.server.url()).unwrap();
+    c.set("public_keys", &key().public().to_text()).unwrap();
+    c.set("platform", PLATFORM).unwrap();
+    c.set("install_dir", root.to_str().unwrap()).unwrap();
+    let u = c.builder().unwrap().now(NOW + 10).build().unwrap();
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+}
