@@ -195,6 +195,12 @@ enum Command {
     /// Read and change the update client's settings (TOML).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Check the install, lock, journal, disk, key and repository, and say
+    /// what to do about each problem.
+    Doctor {
+        #[command(flatten)]
+        opts: update::ClientOpts,
+    },
     /// Serve a directory over HTTP (with Range support) for testing and
     /// small self-hosting.
     Serve {
@@ -359,6 +365,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { repo, addr } => release::serve(&repo, addr),
         Command::Update(cmd) => update::run(cmd),
         Command::Config(cmd) => config::run(cmd),
+        Command::Doctor { opts } => update::doctor(opts),
     }
 }
 

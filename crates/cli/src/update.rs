@@ -411,3 +411,43 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// `doctor`: checks the install, lock, journal, disk, key and repository,
+/// and says what to do. Exit status 1 when something is broken.
+pub(crate) fn doctor(opts: ClientOpts) -> Result<()> {
+    use deltapack_client::{Check, Level};
+    let path = opts.config_path()?;
+    let mut checks = vec![Check {
+        name: "config",
+        level: Level::Ok,
+        detail: path.display().to_string(),
+        advice: String::new(),
+    }];
+    match updater(&opts) {
+        Ok(u) => checks.extend(u.diagnose()),
+        Err(e) => {
+            checks[0].level = Level::Fail;
+            checks[0].detail = format!("{e:#}");
+            checks[0].advice = "fix the settings with `deltapack config set` or flags".into();
+        }
+    }
+    if opts.json {
+        out!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let tag = match c.level {
+                Level::Ok => "ok  ",
+                Level::Warn => "warn",
+                Level::Fail => "FAIL",
+            };
+            out!("[{tag}] {:10} {}", c.name, c.detail);
+            if !c.advice.is_empty() {
+                out!("       {:10} -> {}", "", c.advice);
+            }
+        }
+    }
+    if checks.iter().any(|c| c.level == Level::Fail) {
+        bail!("doctor found problems");
+    }
+    Ok(())
+}

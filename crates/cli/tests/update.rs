@@ -171,3 +171,66 @@ fn config_file_and_channel_switch_with_downgrade() {
     assert!(out.contains("downgraded 2.0.0-beta.1 -> 1.0.0"), "{out}");
     assert_eq!(digest(&root.join("current")), digest(&example(1)));
 }
+
+#[test]
+fn doctor_reports_and_advises() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    ok(bin()
+        .args(["release", "--repo"])
+        .arg(&repo)
+        .args(["--version", "1.0.0", "--key"])
+        .arg(key.with_extension("key"))
+        .arg(format!("--platform=linux={}", example(1).display())));
+    let root = t.path().join("app");
+    let cfg = t.path().join("none.toml");
+    let doctor = |repo_arg: &str| {
+        let mut c = bin();
+        c.arg("doctor")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--install-dir")
+            .arg(&root)
+            .args(["--repo", repo_arg, "--platform", "linux", "--pub"])
+            .arg(key.with_extension("pub"));
+        c
+    };
+    let repo_s = repo.to_str().unwrap();
+    let out = ok(&mut doctor(repo_s));
+    assert!(
+        out.contains("[warn] install") && out.contains("nothing installed"),
+        "{out}"
+    );
+    assert!(out.contains("[ok  ] repository"), "{out}");
+    ok(bin()
+        .args(["update", "install", "--to", "1.0.0", "--config"])
+        .arg(&cfg)
+        .arg("--install-dir")
+        .arg(&root)
+        .args(["--repo", repo_s, "--platform", "linux", "--pub"])
+        .arg(key.with_extension("pub")));
+    let out = ok(&mut doctor(repo_s));
+    assert!(out.contains("[ok  ] integrity"), "{out}");
+    fs_err::write(root.join("versions/1.0.0/share/LICENSE"), "changed").unwrap();
+    fs_err::write(root.join(".deltapack/journal.json"), "{").unwrap();
+    let out = ok(&mut doctor(repo_s));
+    assert!(out.contains("[warn] integrity"), "{out}");
+    assert!(out.contains("[warn] journal"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&ok(doctor(repo_s).arg("--json"))).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "integrity" && c["level"] == "warn")
+    );
+    // An unreachable repository is a failure with advice, exit 1.
+    let out = doctor("http://127.0.0.1:9/").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("[FAIL] repository") && text.contains("->"),
+        "{text}"
+    );
+}

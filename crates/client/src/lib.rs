@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod doctor;
 pub mod install;
 mod plan;
 mod recover;
@@ -46,6 +47,7 @@ use std::path::PathBuf;
 
 pub use config::{Config, KEYS as CONFIG_KEYS};
 pub use deltapack_manifest::Version;
+pub use doctor::{Check, Level};
 pub use plan::{Path, Step};
 pub use recover::Recovery;
 pub use state::HistoryEntry;

@@ -301,14 +301,7 @@ impl Updater {
     /// last accepted.
     fn manifest(&self, progress: &dyn Fn(Event)) -> Result<Manifest, Error> {
         progress(Event::Checking);
-        let bytes = self
-            .transport
-            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)?;
-        let m = Verifier::new(&self.keys)
-            .now(self.now())
-            .verify(&bytes)
-            .map_err(Error::Manifest)?
-            .into_manifest();
+        let m = self.verified_manifest()?;
         let _lock = self.lock()?;
         let mut st = State::load(&self.layout.meta())?;
         if m.sequence < st.last_sequence {
@@ -753,6 +746,27 @@ impl Updater {
     pub fn recover(&self) -> Result<crate::Recovery, Error> {
         let _file = self.lock_file()?;
         crate::recover::recover(&self.layout)
+    }
+
+    /// Checks the install and the repository; read-only.
+    pub fn diagnose(&self) -> Vec<crate::Check> {
+        crate::doctor::diagnose(self, &self.layout)
+    }
+
+    /// The manifest, verified, without touching the install's state.
+    pub(crate) fn verified_manifest(&self) -> Result<Manifest, Error> {
+        let bytes = self
+            .transport
+            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)?;
+        Ok(Verifier::new(&self.keys)
+            .now(self.now())
+            .verify(&bytes)
+            .map_err(Error::Manifest)?
+            .into_manifest())
+    }
+
+    pub(crate) fn platform_name(&self) -> &str {
+        &self.platform
     }
 
     /// The update history, oldest first.

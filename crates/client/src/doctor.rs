@@ -1,0 +1,182 @@
+//! `diagnose`: checks an install and its repository and says what to do
+//! about each problem. Read-only: it takes no lock and changes nothing.
+
+use serde::Serialize;
+
+use crate::install::Layout;
+use crate::state::State;
+use crate::updater::Updater;
+
+/// How a check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Fine.
+    Ok,
+    /// Works, but needs attention.
+    Warn,
+    /// Broken: updates will fail until it is fixed.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// The outcome.
+    pub level: Level,
+    /// What was found.
+    pub detail: String,
+    /// What to do (empty when fine).
+    pub advice: String,
+}
+
+fn check(name: &'static str, level: Level, detail: String, advice: &str) -> Check {
+    Check {
+        name,
+        level,
+        detail,
+        advice: advice.to_owned(),
+    }
+}
+
+pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
+    let mut out = Vec::new();
+    // Layout and the installed version.
+    let current = layout.current();
+    match &current {
+        Ok(Some(v)) => out.push(check(
+            "install",
+            Level::Ok,
+            format!("current -> versions/{v}"),
+            "",
+        )),
+        Ok(None) => out.push(check(
+            "install",
+            Level::Warn,
+            format!("nothing installed in {}", layout.root.display()),
+            "install a version: deltapack update install --to VERSION",
+        )),
+        Err(e) => out.push(check(
+            "install",
+            Level::Fail,
+            e.to_string(),
+            "reinstall: deltapack update install --to VERSION (the full bundle is used)",
+        )),
+    }
+    // Lock.
+    let lock = layout.meta().join("lock");
+    let busy = fs_err::OpenOptions::new()
+        .write(true)
+        .open(&lock)
+        .ok()
+        .map(|f| f.into_parts().0)
+        .is_some_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+    out.push(if busy {
+        check(
+            "lock",
+            Level::Warn,
+            "another updater is running".into(),
+            "wait for it to finish",
+        )
+    } else {
+        check("lock", Level::Ok, "free".into(), "")
+    });
+    // Journal.
+    out.push(if layout.meta().join("journal.json").exists() {
+        check(
+            "journal",
+            Level::Warn,
+            "an install was interrupted".into(),
+            "run any update command (or `deltapack update status`) to finish or undo it",
+        )
+    } else {
+        check("journal", Level::Ok, "no interrupted install".into(), "")
+    });
+    // Free space.
+    match fs4::available_space(&layout.root) {
+        Ok(free) if free < 64 << 20 => out.push(check(
+            "disk",
+            Level::Warn,
+            format!("{free} bytes free"),
+            "free disk space: an update needs room for a second copy of the app",
+        )),
+        Ok(free) => out.push(check("disk", Level::Ok, format!("{free} bytes free"), "")),
+        Err(e) => out.push(check(
+            "disk",
+            Level::Warn,
+            e.to_string(),
+            "check the install directory",
+        )),
+    }
+    // State.
+    match State::load(&layout.meta()) {
+        Ok(st) => out.push(check(
+            "state",
+            Level::Ok,
+            format!("last manifest sequence {}", st.last_sequence),
+            "",
+        )),
+        Err(e) => out.push(check(
+            "state",
+            Level::Fail,
+            e.to_string(),
+            "remove .deltapack/state.json (it is rebuilt; the replay protection restarts)",
+        )),
+    }
+    // Repository, key and the installed tree against the manifest.
+    match u.verified_manifest() {
+        Ok(m) => {
+            let days = m.expires.saturating_sub(deltapack_manifest::unix_now()) / 86_400;
+            out.push(check(
+                "repository",
+                if days < 3 { Level::Warn } else { Level::Ok },
+                format!(
+                    "manifest sequence {}, signature valid, expires in {days} days",
+                    m.sequence
+                ),
+                if days < 3 {
+                    "the publisher must re-sign (deltapack repo refresh)"
+                } else {
+                    ""
+                },
+            ));
+            if let Ok(Some(v)) = &current {
+                let want = m
+                    .release(v)
+                    .and_then(|r| r.platforms.get(u.platform_name()))
+                    .map(|b| b.tree.digest.clone());
+                let got = deltapack_tree::Tree::scan(&layout.version_dir(v))
+                    .map(|t| deltapack_tree::hex(&t.id().digest));
+                match (want, got) {
+                    (Some(w), Ok(g)) if w == g => out.push(check(
+                        "integrity",
+                        Level::Ok,
+                        format!("{v} matches the manifest's tree digest"),
+                        "",
+                    )),
+                    (Some(_), _) => out.push(check(
+                        "integrity",
+                        Level::Warn,
+                        format!("installed files of {v} differ from the release"),
+                        "the next update uses the full bundle; or reinstall: deltapack update install --to VERSION",
+                    )),
+                    (None, _) => out.push(check(
+                        "integrity",
+                        Level::Warn,
+                        format!("{v} is not in the repository for this platform"),
+                        "check the platform and channel settings",
+                    )),
+                }
+            }
+        }
+        Err(e) => out.push(check(
+            "repository",
+            Level::Fail,
+            e.to_string(),
+            "check the repository URL, the network, and that the public key is the publisher's",
+        )),
+    }
+    out
+}
