@@ -1,42 +1,61 @@
 #!/usr/bin/env bash
-# The built-in example: diff two versions of a small application tree
-# (a real x86-64 program plus data files, in testdata/example), inspect the
-# package, verify it, stream it into the applier, and check the result.
+# deltapack's main job on the built-in example (testdata/example v1, v2, v3:
+# a real x86-64 program plus data files):
+#   release CI  - a signing key, then a repository of three versions: full
+#                 bundles, deltas, a signed manifest; verified;
+#   hosting     - the repository served over HTTP on loopback;
+#   the app     - install 1.0.0, update to 1.2.0 through a chain of deltas
+#                 with progress, show the history, roll back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p deltapack-cli
-bin=target/release/deltapack
+bin=$PWD/target/release/deltapack
 work=$(mktemp -d "${TMPDIR:-/tmp}/deltapack-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-old=testdata/example/v1
-new=testdata/example/v2
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
 
-echo "== diff: $old -> $new"
-"$bin" diff "$old" "$new" -o "$work/update.dpk" --from-version 1.0.0 --to-version 1.1.0 --platform linux-x86_64
-echo
-echo "== inspect"
-"$bin" inspect "$work/update.dpk"
-echo
-echo "== verify against the old version"
-"$bin" verify "$work/update.dpk" --base "$old"
-echo
-echo "== apply (package streamed through stdin)"
-"$bin" apply "$old" - -o "$work/v2" < "$work/update.dpk"
-diff -r "$work/v2" "$new" && echo "rebuilt tree is identical to $new"
-"$work/v2/bin/sample-app" 5 fresh_feature
-echo
-echo "== a damaged package is refused and leaves nothing behind"
-cp "$work/update.dpk" "$work/bad.dpk"
-printf '\x00' | dd of="$work/bad.dpk" bs=1 seek=200 conv=notrunc status=none
-if "$bin" apply "$old" "$work/bad.dpk" -o "$work/v2-bad"; then echo "unexpected success"; exit 1; fi
-test ! -e "$work/v2-bad" && echo "no output was created"
-echo
-echo "== an update repository: two versions on two platforms, signed, verified"
-"$bin" keygen -o "$work/release" > /dev/null
-for v in 1:1.0.0 2:1.1.0; do
-  "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --key "$work/release.key" \
-    --platform "linux-x86_64=testdata/example/v${v%%:*}" --platform "linux-aarch64=testdata/example/v${v%%:*}" \
-    2> /dev/null
+step "release CI: a key pair, then three versions into a repository (deltas from the previous version)"
+"$bin" keygen -o "$work/release"
+for v in 1:1.0.0 2:1.1.0 3:1.2.0; do
+  "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --deltas 1 \
+    --key "$work/release.key" --platform "linux-x86_64=testdata/example/v${v%%:*}" 2>/dev/null
 done
 "$bin" repo verify "$work/repo" --pub "$work/release.pub"
-(cd "$work/repo" && find . -type f | sort)
+(cd "$work/repo" && find . -type f | sort | xargs ls -l | awk '{printf "  %8d  %s\n", $5, $9}')
+
+step "hosting: deltapack serve on loopback"
+"$bin" serve "$work/repo" --addr 127.0.0.1:0 > "$work/serve.log" &
+server=$!
+for _ in $(seq 100); do grep -q http "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
+url=$(awk '{print $NF}' "$work/serve.log")
+echo "repository at $url"
+
+step "the app: settings in a config file"
+cfg="$work/update.toml"
+"$bin" config set repository "$url" --config "$cfg"
+"$bin" config set public_keys "$(cat "$work/release.pub")" --config "$cfg"
+"$bin" config set platform linux-x86_64 --config "$cfg"
+"$bin" config set install_dir "$work/app" --config "$cfg"
+
+step "install 1.0.0 (full bundle)"
+"$bin" update install --to 1.0.0 --config "$cfg"
+"$work/app/current/bin/sample-app"
+
+step "check, then update through deltas"
+"$bin" update check --config "$cfg"
+"$bin" update install --config "$cfg"
+"$work/app/current/bin/sample-app"
+"$work/app/current/bin/sample-app" 5 turbo_mode
+
+step "history and status"
+"$bin" update history --config "$cfg"
+"$bin" update status --config "$cfg"
+
+step "roll back"
+"$bin" update rollback --config "$cfg"
+"$work/app/current/bin/sample-app"
+
+step "doctor"
+"$bin" doctor --config "$cfg"

@@ -396,7 +396,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 for e in h {
                     out!(
                         "{} {:8} {} -> {} {} {} bytes {}{}",
-                        e.time,
+                        utc(e.time),
                         e.action,
                         e.from.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                         e.to,
@@ -450,4 +450,37 @@ pub(crate) fn doctor(opts: ClientOpts) -> Result<()> {
         bail!("doctor found problems");
     }
     Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD hh:mm:ss` (UTC), by the days-from-civil
+/// algorithm (H. Hinnant), so that no date crate is needed for one line.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(super::utc(1_800_000_000), "2027-01-15 08:00:00");
+        assert_eq!(super::utc(4_102_444_799), "2099-12-31 23:59:59");
+    }
 }
