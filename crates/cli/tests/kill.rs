@@ -176,3 +176,74 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
         "the kills must land on both sides of the switch"
     );
 }
+
+#[test]
+fn two_updaters_at_once_leave_one_whole_version() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let key = t.path().join("k");
+    ok(bin().arg("keygen").arg("-o").arg(&key));
+    let mut want = Vec::new();
+    for (v, ver) in [(1, "1.0.0"), (2, "1.1.0")] {
+        let tree = t.path().join(format!("tree{v}"));
+        make_tree(&tree, v);
+        want.push(digest(&tree).unwrap());
+        ok(bin()
+            .args(["release", "--level", "3", "--repo"])
+            .arg(&repo)
+            .args(["--version", ver, "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!("--platform=linux={}", tree.display())));
+    }
+    let root = t.path().join("app");
+    let client = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--install-dir")
+            .arg(&root)
+            .args([
+                "--repo",
+                repo.to_str().unwrap(),
+                "--platform",
+                "linux",
+                "--pub",
+            ])
+            .arg(key.with_extension("pub"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    assert!(
+        client(&["install", "--to", "1.0.0"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    for round in 0..5 {
+        let kids: Vec<_> = (0..2)
+            .map(|_| client(&["install"]).spawn().unwrap())
+            .collect();
+        let outs: Vec<_> = kids
+            .into_iter()
+            .map(|k| k.wait_with_output().unwrap())
+            .collect();
+        for o in &outs {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                o.status.success() || err.contains("another updater"),
+                "round {round}: {err}"
+            );
+        }
+        assert!(outs.iter().any(|o| o.status.success()), "round {round}");
+        assert_eq!(digest(&root.join("current")).as_ref(), Some(&want[1]));
+        // Back to 1.0.0 for the next round.
+        assert!(
+            client(&["install", "--to", "1.0.0"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(digest(&root.join("current")).as_ref(), Some(&want[0]));
+    }
+}

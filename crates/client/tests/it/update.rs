@@ -355,3 +355,26 @@ fn an_interrupted_install_is_finished_or_undone() {
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
     drop(s);
 }
+
+#[test]
+fn old_versions_are_pruned_beyond_the_ones_kept() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = r.updater(&root).keep_versions(1).build().unwrap();
+    let up = u.check_version(&v("1.1.0")).unwrap();
+    u.install(
+        &u.apply(&u.download(&up, &|_| {}).unwrap(), &|_| {})
+            .unwrap(),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(u.status().unwrap().installed, vec![v("1.0.0"), v("1.1.0")]);
+    u.update(false, &|_| {}).unwrap();
+    // Current plus one previous.
+    assert_eq!(u.status().unwrap().installed, vec![v("1.1.0"), v("1.2.0")]);
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    assert_eq!(u.rollback().unwrap(), v("1.1.0"));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
+}
