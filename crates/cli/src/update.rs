@@ -268,8 +268,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("up to date");
                 return Ok(());
             };
-            let d = u.download(&up, &progress)?;
-            let s = u.apply(&d, &progress)?;
+            let s = u.download_and_apply(&up, &progress)?;
             u.install(&s, &progress)?;
             p.bar.finish_and_clear();
             let h = u.history()?;

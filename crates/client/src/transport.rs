@@ -381,6 +381,126 @@ fn jitter(base: Duration) -> Duration {
     base.mul_f64(frac / 2.0)
 }
 
+/// A package being downloaded while it is applied: reading it yields the
+/// body and also writes it to `<blake3>.part`, hashing as it goes. After
+/// the applier is done, [`StreamDownload::finish`] checks that exactly the
+/// declared bytes arrived with the declared hash and keeps the file.
+pub(crate) struct StreamDownload<'a> {
+    body: Box<dyn Read + 'a>,
+    part: fs_err::File,
+    part_path: PathBuf,
+    done_path: PathBuf,
+    hasher: blake3::Hasher,
+    got: u64,
+    artifact: &'a Artifact,
+    url: String,
+    progress: &'a dyn Fn(Event),
+}
+
+impl Read for StreamDownload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        if self.got + n as u64 > self.artifact.size {
+            return Err(std::io::Error::other(format!(
+                "{} is larger than the {} bytes declared",
+                self.url, self.artifact.size
+            )));
+        }
+        self.part.write_all(&buf[..n])?;
+        self.hasher.update(&buf[..n]);
+        self.got += n as u64;
+        (self.progress)(Event::Downloading {
+            path: self.artifact.path.clone(),
+            done: self.got,
+            total: self.artifact.size,
+        });
+        Ok(n)
+    }
+}
+
+impl StreamDownload<'_> {
+    /// Reads whatever the applier left, checks length and hash, and keeps
+    /// the package as `<blake3>.dpk`.
+    pub(crate) fn finish(mut self) -> Result<PathBuf, Error> {
+        let mut rest = [0u8; 4096];
+        loop {
+            match self.read(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Error::Network {
+                        url: self.url.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        self.part.sync_all()?;
+        if self.got != self.artifact.size
+            || self.hasher.finalize().to_hex().as_str() != self.artifact.blake3
+        {
+            let _ = fs_err::remove_file(&self.part_path);
+            return Err(Error::ArtifactHash { url: self.url });
+        }
+        fs_err::rename(&self.part_path, &self.done_path)?;
+        (self.progress)(Event::Downloaded {
+            path: self.artifact.path.clone(),
+            bytes: self.got,
+        });
+        Ok(self.done_path)
+    }
+}
+
+impl Transport {
+    /// Starts a streamed download of `a` (only when nothing of it is on
+    /// disk yet: resumes go through [`Transport::download`]).
+    pub(crate) fn stream<'a>(
+        &'a self,
+        a: &'a Artifact,
+        dir: &Path,
+        progress: &'a dyn Fn(Event),
+    ) -> Result<StreamDownload<'a>, Error> {
+        fs_err::create_dir_all(dir)?;
+        let url = self.loc.describe(&a.path);
+        let net = |e: std::io::Error| Error::Network {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let body: Box<dyn Read + 'a> = match &self.loc {
+            Location::Dir(d) => Box::new(fs_err::File::open(d.join(&a.path)).map_err(net)?),
+            Location::Http(base) => {
+                let resp = self
+                    .agent
+                    .get(format!("{base}{}", a.path))
+                    .call()
+                    .map_err(|e| net_error(&url, &e))?;
+                let status = resp.status().as_u16();
+                if status != 200 {
+                    status_ok(&url, status, false)?;
+                    return Err(Error::Network {
+                        url,
+                        reason: format!("unexpected HTTP status {status}"),
+                    });
+                }
+                Box::new(resp.into_body().into_reader())
+            }
+        };
+        let part_path = dir.join(format!("{}.part", a.blake3));
+        let part = fs_err::File::create(&part_path)?;
+        Ok(StreamDownload {
+            body,
+            part,
+            part_path,
+            done_path: dir.join(format!("{}.dpk", a.blake3)),
+            hasher: blake3::Hasher::new(),
+            got: 0,
+            artifact: a,
+            url,
+            progress,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

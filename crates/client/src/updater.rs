@@ -526,12 +526,25 @@ impl Updater {
         files: &[PathBuf],
         progress: &dyn Fn(Event),
     ) -> Result<Vec<String>, Error> {
+        let sources: Vec<Option<&PathBuf>> = files.iter().map(Some).collect();
+        self.apply_sources(m, steps, &sources, progress)
+    }
+
+    /// Applies the steps in order; a step without a file is downloaded and
+    /// applied at once (streamed), its package kept for later.
+    fn apply_sources(
+        &self,
+        m: &Manifest,
+        steps: &[Step],
+        files: &[Option<&PathBuf>],
+        progress: &dyn Fn(Event),
+    ) -> Result<Vec<String>, Error> {
         let scratch = self.layout.scratch();
         let _ = fs_err::remove_dir_all(&scratch);
         fs_err::create_dir_all(&scratch)?;
         let mut base = self.layout.current()?.map(|v| self.layout.version_dir(&v));
         let mut done = Vec::new();
-        for (i, (s, file)) in steps.iter().zip(files).enumerate() {
+        for (i, (s, file)) in steps.iter().zip(files.iter().copied()).enumerate() {
             progress(Event::Applying { to: s.to.clone() });
             let last = i + 1 == steps.len();
             let out = if last {
@@ -539,18 +552,34 @@ impl Updater {
             } else {
                 scratch.join(s.to.to_string())
             };
-            let pkg = fs_err::File::open(file)?;
-            let report = Applier::new()
-                .apply(
-                    s.from.as_ref().and(base.as_deref()),
-                    std::io::BufReader::new(pkg),
-                    &out,
-                    &|_| {},
-                )
-                .map_err(|source| Error::Apply {
-                    package: s.artifact.path.clone(),
-                    source,
-                })?;
+            let base_dir = s.from.as_ref().and(base.as_deref());
+            let apply_err = |source| Error::Apply {
+                package: s.artifact.path.clone(),
+                source,
+            };
+            let report = match file {
+                Some(file) => {
+                    let pkg = std::io::BufReader::new(fs_err::File::open(file)?);
+                    Applier::new()
+                        .apply(base_dir, pkg, &out, &|_| {})
+                        .map_err(apply_err)?
+                }
+                None => {
+                    let mut stream =
+                        self.transport
+                            .stream(&s.artifact, &self.layout.downloads(), progress)?;
+                    let report = Applier::new()
+                        .apply(base_dir, &mut stream, &out, &|_| {})
+                        .map_err(apply_err);
+                    match report.and_then(|r| stream.finish().map(|_| r)) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = fs_err::remove_dir_all(&out);
+                            return Err(e);
+                        }
+                    }
+                }
+            };
             // The header must be the package the manifest promised
             // (mix-and-match), and the tree the manifest's.
             let h = &report.header;
@@ -628,10 +657,57 @@ impl Updater {
         let Some(u) = self.check_with(manual, progress)? else {
             return Ok(None);
         };
-        let d = self.download(&u, progress)?;
-        let s = self.apply(&d, progress)?;
+        let s = self.download_and_apply(&u, progress)?;
         self.install(&s, progress)?;
         Ok(Some(u.version))
+    }
+
+    /// [`download`](Updater::download) then [`apply`](Updater::apply), but
+    /// packages not yet on disk are applied while they arrive (each is
+    /// still kept, and checked against its size and BLAKE3 at the end). If
+    /// streaming fails for any reason, the update continues the ordinary
+    /// way: resumed download, then apply, with the full-bundle fallback.
+    pub fn download_and_apply(
+        &self,
+        u: &Update,
+        progress: &dyn Fn(Event),
+    ) -> Result<Staged, Error> {
+        let streamed = {
+            let _lock = self.lock()?;
+            self.layout.create()?;
+            let tree_bytes = u
+                .manifest
+                .release(&u.version)
+                .and_then(|r| r.platforms.get(&self.platform))
+                .map_or(0, |b| b.tree.bytes);
+            self.check_space(u.download_bytes.saturating_add(tree_bytes))?;
+            let dl = self.layout.downloads();
+            let fresh = !self.layout.version_dir(&u.version).exists()
+                && u.path.steps.iter().all(|s| {
+                    !dl.join(format!("{}.dpk", s.artifact.blake3)).exists()
+                        && !dl.join(format!("{}.part", s.artifact.blake3)).exists()
+                });
+            if fresh {
+                let none: Vec<Option<&PathBuf>> = vec![None; u.path.steps.len()];
+                self.apply_sources(&u.manifest, &u.path.steps, &none, progress)
+                    .map(|steps| Staged {
+                        update: u.clone(),
+                        steps,
+                        bytes: u.download_bytes,
+                        note: None,
+                    })
+                    .ok()
+            } else {
+                None
+            }
+        };
+        match streamed {
+            Some(s) => Ok(s),
+            None => {
+                let d = self.download(u, progress)?;
+                self.apply(&d, progress)
+            }
+        }
     }
 
     fn prune(&self) -> Result<(), Error> {

@@ -226,3 +226,42 @@ fn network_faults_never_install_unverified_bytes() {
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
 }
+
+#[test]
+fn streamed_apply_falls_back_to_a_resumed_download() {
+    let r = repo(5);
+    let f = serve(r.path());
+    let t = tempfile::tempdir().unwrap();
+    // Streamed and uninterrupted: applied as it arrives, package kept.
+    let root = t.path().join("a");
+    install(&r, &root, "1.0.0");
+    let u = updater(&f, &root);
+    let up = u.check().unwrap().unwrap();
+    let s = u.download_and_apply(&up, &|_| {}).unwrap();
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    let kept = root.join(format!(
+        ".deltapack/downloads/{}.dpk",
+        up.path.steps[0].artifact.blake3
+    ));
+    assert_eq!(fs_err::metadata(&kept).unwrap().len(), up.download_bytes);
+    assert!(
+        f.ranges.lock().unwrap().is_empty(),
+        "one request, no resume"
+    );
+    // The connection drops mid-stream: the update resumes and completes.
+    let root = t.path().join("b");
+    install(&r, &root, "1.0.0");
+    let u = updater(&f, &root);
+    let up = u.check().unwrap().unwrap();
+    *f.fault.lock().unwrap() = Fault::DropAfter(up.download_bytes as usize / 3);
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    assert_eq!(
+        f.ranges.lock().unwrap().len(),
+        1,
+        "the rest was fetched with a Range request"
+    );
+    let e = u.history().unwrap();
+    assert_eq!(e.last().unwrap().result, "ok");
+}
