@@ -128,6 +128,13 @@ pub(crate) enum UpdateCommand {
         #[arg(long, default_value_t = 3)]
         health_launches: u32,
     },
+    /// One background tick (for a timer): check if the interval has
+    /// passed, then download and install as the config's auto_download and
+    /// auto_install allow.
+    Scheduled {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
     /// The running version works: end its probation.
     Healthy {
         #[command(flatten)]
@@ -380,6 +387,27 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         ),
                         _ => out!("channel {name}: up to date"),
                     }
+                }
+            }
+        }
+        UpdateCommand::Scheduled { opts } => {
+            let c = opts.settings()?;
+            let u = updater(&opts)?;
+            let tick = u.scheduled(&c, &progress)?;
+            p.bar.finish_and_clear();
+            if opts.json {
+                out!("{}", serde_json::to_string_pretty(&tick)?);
+            } else {
+                match tick {
+                    deltapack_client::Tick::NotDue { next_check } => {
+                        out!("not due; next check at {}", utc(next_check));
+                    }
+                    deltapack_client::Tick::UpToDate => out!("up to date"),
+                    deltapack_client::Tick::Available(u) => out!("{} is available", u.version),
+                    deltapack_client::Tick::Downloaded(u) => {
+                        out!("{} is downloaded, to install on request", u.version);
+                    }
+                    deltapack_client::Tick::Installed(v) => out!("installed {v}"),
                 }
             }
         }

@@ -51,7 +51,7 @@ pub use doctor::{Check, Level};
 pub use plan::{Path, Step};
 pub use recover::Recovery;
 pub use state::HistoryEntry;
-pub use updater::{Downloaded, Launch, Staged, Status, Update, Updater, UpdaterBuilder};
+pub use updater::{Downloaded, Launch, Staged, Status, Tick, Update, Updater, UpdaterBuilder};
 
 /// Progress of an updater call.
 #[derive(Debug, Clone)]

@@ -11,8 +11,10 @@
 //!   `200` restarts the file from zero. The finished file's size and BLAKE3
 //!   must match the manifest, or it is deleted;
 //! - transient failures (connect, timeout, reset, 5xx) are retried with
-//!   exponential backoff and jitter; a stall (no byte for the read timeout)
-//!   counts as one.
+//!   exponential backoff and jitter. Stalls count as one: the response must
+//!   start within the read timeout, and a body must arrive within the read
+//!   timeout plus its length at the minimum rate (default 8 KiB/s), so a
+//!   server that stops sending cannot hang an update.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ pub(crate) struct NetConfig {
     pub(crate) retries: u32,
     pub(crate) backoff: Duration,
     pub(crate) allowed_hosts: Vec<String>,
+    /// Slowest transfer accepted, bytes per second.
+    pub(crate) min_rate: u64,
 }
 
 impl Default for NetConfig {
@@ -49,6 +53,7 @@ impl Default for NetConfig {
             retries: 4,
             backoff: Duration::from_millis(250),
             allowed_hosts: Vec::new(),
+            min_rate: 8 * 1024,
         }
     }
 }
@@ -150,6 +155,18 @@ impl Transport {
         &self.loc
     }
 
+    /// A GET of `url` whose body must arrive within the read timeout plus
+    /// `bytes` at the minimum rate (the stall detector).
+    fn get(&self, url: String, bytes: u64) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let budget = self.net.read_timeout
+            + Duration::from_secs_f64(bytes as f64 / self.net.min_rate.max(1) as f64);
+        self.agent
+            .get(url)
+            .config()
+            .timeout_recv_body(Some(budget))
+            .build()
+    }
+
     /// Fetches a small file whole (the manifest), reading at most `max`.
     pub(crate) fn fetch(&self, rel: &str, max: u64) -> Result<Vec<u8>, Error> {
         self.with_retries(|| self.fetch_once(rel, max))
@@ -168,8 +185,7 @@ impl Transport {
             }
             Location::Http(base) => {
                 let resp = self
-                    .agent
-                    .get(format!("{base}{rel}"))
+                    .get(format!("{base}{rel}"), max)
                     .call()
                     .map_err(|e| net_error(&what, &e))?;
                 status_ok(&what, resp.status().as_u16(), false)?;
@@ -271,7 +287,7 @@ impl Transport {
                 (Box::new(f), have)
             }
             Location::Http(base) => {
-                let mut req = self.agent.get(format!("{base}{}", a.path));
+                let mut req = self.get(format!("{base}{}", a.path), a.size - have);
                 if have > 0 {
                     req = req.header("Range", format!("bytes={have}-"));
                 }
@@ -470,8 +486,7 @@ impl Transport {
             Location::Dir(d) => Box::new(fs_err::File::open(d.join(&a.path)).map_err(net)?),
             Location::Http(base) => {
                 let resp = self
-                    .agent
-                    .get(format!("{base}{}", a.path))
+                    .get(format!("{base}{}", a.path), a.size)
                     .call()
                     .map_err(|e| net_error(&url, &e))?;
                 let status = resp.status().as_u16();

@@ -97,6 +97,13 @@ impl UpdaterBuilder {
         self
     }
 
+    /// Slowest transfer accepted before a download counts as stalled and is
+    /// retried (bytes per second; default 8 KiB/s).
+    pub fn min_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.net.min_rate = bytes_per_sec;
+        self
+    }
+
     /// The time to check manifest expiry against (tests; default: clock).
     pub fn now(mut self, t: u64) -> Self {
         self.now = Some(t);
@@ -222,6 +229,25 @@ pub struct Updater {
     keep: usize,
     now: Option<u64>,
     health_launches: u32,
+}
+
+/// What [`Updater::scheduled`] did.
+#[derive(Debug, Clone, Serialize)]
+pub enum Tick {
+    /// The interval has not passed; the next check is due at this time
+    /// (Unix seconds).
+    NotDue {
+        /// When.
+        next_check: u64,
+    },
+    /// Checked: nothing new.
+    UpToDate,
+    /// An update exists; `auto_download` is off.
+    Available(Update),
+    /// Downloaded; `auto_install` is off.
+    Downloaded(Update),
+    /// Installed.
+    Installed(Version),
 }
 
 /// What [`Updater::launched`] decided.
@@ -660,6 +686,39 @@ impl Updater {
         let s = self.download_and_apply(&u, progress)?;
         self.install(&s, progress)?;
         Ok(Some(u.version))
+    }
+
+    /// One background tick, for a timer or the app's idle loop: checks only
+    /// when `config.check_interval_hours` have passed since the last check,
+    /// and downloads and installs as far as `auto_download` and
+    /// `auto_install` allow. Respects the staged rollout.
+    pub fn scheduled(
+        &self,
+        config: &crate::Config,
+        progress: &dyn Fn(Event),
+    ) -> Result<Tick, Error> {
+        let st = State::load(&self.layout.meta())?;
+        let now = self.now();
+        if !config.check_due(st.last_check, now) {
+            let next_check = st
+                .last_check
+                .unwrap_or(now)
+                .saturating_add(config.check_interval_hours.saturating_mul(3600));
+            return Ok(Tick::NotDue { next_check });
+        }
+        let Some(u) = self.check_with(false, progress)? else {
+            return Ok(Tick::UpToDate);
+        };
+        if !config.auto_download {
+            return Ok(Tick::Available(u));
+        }
+        if !config.auto_install {
+            self.download(&u, progress)?;
+            return Ok(Tick::Downloaded(u));
+        }
+        let s = self.download_and_apply(&u, progress)?;
+        self.install(&s, progress)?;
+        Ok(Tick::Installed(u.version))
     }
 
     /// [`download`](Updater::download) then [`apply`](Updater::apply), but

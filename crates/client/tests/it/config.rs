@@ -83,3 +83,46 @@ fn an_updater_from_settings_updates() {
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
 }
+
+#[test]
+fn scheduled_ticks_respect_interval_and_auto_settings() {
+    use deltapack_client::Tick;
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let mut c = Config::default();
+    c.set("repository", &r.server.url()).unwrap();
+    c.set("public_keys", &key().public().to_text()).unwrap();
+    c.set("platform", PLATFORM).unwrap();
+    c.set("install_dir", root.to_str().unwrap()).unwrap();
+    c.set("check_interval_hours", "6").unwrap();
+    c.set("auto_install", "false").unwrap();
+    let at = |c: &Config, secs: u64| c.builder().unwrap().now(secs).build().unwrap();
+    // install() checked at NOW + 10: not due again for 6 hours.
+    assert!(matches!(
+        at(&c, NOW + 3600).scheduled(&c, &|_| {}).unwrap(),
+        Tick::NotDue { next_check } if next_check == NOW + 10 + 6 * 3600
+    ));
+    let later = NOW + 7 * 3600;
+    assert!(
+        matches!(at(&c, later).scheduled(&c, &|_| {}).unwrap(), Tick::Downloaded(u) if u.version == v("1.2.0"))
+    );
+    assert_eq!(
+        current_digest(&root),
+        manifest_digest(&r, "1.0.0"),
+        "auto_install is off"
+    );
+    c.set("auto_install", "true").unwrap();
+    let much_later = later + 7 * 3600;
+    assert!(
+        matches!(at(&c, much_later).scheduled(&c, &|_| {}).unwrap(), Tick::Installed(v2) if v2 == v("1.2.0"))
+    );
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    assert!(matches!(
+        at(&c, much_later + 7 * 3600)
+            .scheduled(&c, &|_| {})
+            .unwrap(),
+        Tick::UpToDate
+    ));
+}

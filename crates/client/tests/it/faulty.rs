@@ -25,6 +25,8 @@ enum Fault {
     TooMuch,
     /// An HTML error page with status 200.
     HtmlPage,
+    /// Send a third of the body, then hold the connection open (once).
+    Stall,
 }
 
 struct Faulty {
@@ -121,6 +123,15 @@ fn serve(root: PathBuf) -> Faulty {
             }
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(b"Connection: close\r\n\r\n");
+            if fault == Fault::Stall {
+                let _ = s.write_all(&body[..body.len() / 3]);
+                *f.lock().unwrap() = Fault::None;
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                    drop(s);
+                });
+                continue;
+            }
             if let Fault::DropAfter(n) = fault {
                 let _ = s.write_all(&body[..n.min(body.len())]);
                 *f.lock().unwrap() = Fault::None;
@@ -264,4 +275,37 @@ fn streamed_apply_falls_back_to_a_resumed_download() {
     );
     let e = u.history().unwrap();
     assert_eq!(e.last().unwrap().result, "ok");
+}
+
+#[test]
+fn a_stalled_transfer_is_detected_and_resumed() {
+    let r = repo(5);
+    let f = serve(r.path());
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    let u = Updater::builder()
+        .repository(f.url.clone())
+        .public_key(key().public())
+        .platform(PLATFORM)
+        .install_dir(&root)
+        .retries(3, std::time::Duration::from_millis(5))
+        .timeouts(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_millis(300),
+        )
+        .min_rate(1 << 20)
+        .now(NOW + 10)
+        .build()
+        .unwrap();
+    let up = u.check().unwrap().unwrap();
+    *f.fault.lock().unwrap() = Fault::Stall;
+    let start = std::time::Instant::now();
+    u.download(&up, &|_| {}).unwrap();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(f.ranges.lock().unwrap().len(), 1, "resumed after the stall");
 }
