@@ -6,28 +6,13 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
+
+use common::*;
 use std::time::Instant;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deltapack"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn example(v: u32) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
-}
 
 fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
@@ -56,49 +41,32 @@ fn make_tree(dst: &Path, v: u32) {
     fs_err::write(dst.join("data/blob.bin"), blob).unwrap();
 }
 
-fn digest(dir: &Path) -> Option<String> {
-    let real = dir.canonicalize().ok()?;
-    let id = deltapack_tree::Tree::scan(&real).ok()?.id();
-    Some(deltapack_tree::hex(&id.digest))
-}
-
-#[test]
-fn kill_at_many_points_never_leaves_a_mixed_tree() {
+/// A repository of two versions of the big sample tree; returns the temp
+/// dir, the repository, the key and the two tree digests.
+fn two_versions() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Vec<String>,
+) {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
-    let key = t.path().join("k");
-    ok(bin().arg("keygen").arg("-o").arg(&key));
+    let key = keygen(t.path());
     let mut want = Vec::new();
     for (v, ver) in [(1, "1.0.0"), (2, "1.1.0")] {
         let tree = t.path().join(format!("tree{v}"));
         make_tree(&tree, v);
         want.push(digest(&tree).unwrap());
-        ok(bin()
-            .args(["release", "--level", "3", "--repo"])
-            .arg(&repo)
-            .args(["--version", ver, "--key"])
-            .arg(key.with_extension("key"))
-            .arg(format!("--platform=linux={}", tree.display())));
+        release(&repo, &key, ver, "stable", "linux", &tree);
     }
-    let mut server = bin()
-        .arg("serve")
-        .arg(&repo)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = Vec::new();
-    let mut out = server.stdout.take().unwrap();
-    let mut b = [0u8];
-    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    let url = String::from_utf8(line)
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    (t, repo, key, want)
+}
+
+#[test]
+fn kill_at_many_points_never_leaves_a_mixed_tree() {
+    let (t, repo, key, want) = two_versions();
+    let server = serve(&repo);
+    let url = server.1.clone();
     let client = |root: &Path, args: &[&str]| {
         let mut c = bin();
         c.arg("update")
@@ -164,8 +132,7 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
             "kill {i}"
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     eprintln!(
         "{points} kill points over {:.0} ms: {old} old, {new} new, {mixed} mixed",
         total.as_secs_f64() * 1000.0
@@ -179,22 +146,7 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
 
 #[test]
 fn two_updaters_at_once_leave_one_whole_version() {
-    let t = tempfile::tempdir().unwrap();
-    let repo = t.path().join("repo");
-    let key = t.path().join("k");
-    ok(bin().arg("keygen").arg("-o").arg(&key));
-    let mut want = Vec::new();
-    for (v, ver) in [(1, "1.0.0"), (2, "1.1.0")] {
-        let tree = t.path().join(format!("tree{v}"));
-        make_tree(&tree, v);
-        want.push(digest(&tree).unwrap());
-        ok(bin()
-            .args(["release", "--level", "3", "--repo"])
-            .arg(&repo)
-            .args(["--version", ver, "--key"])
-            .arg(key.with_extension("key"))
-            .arg(format!("--platform=linux={}", tree.display())));
-    }
+    let (t, repo, key, want) = two_versions();
     let root = t.path().join("app");
     let client = |args: &[&str]| {
         let mut c = bin();

@@ -5,45 +5,33 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_deltapack"));
-    c.env("SOURCE_DATE_EPOCH", "1800000000");
+use common::*;
+
+/// Fixes the release date and manifest times (SOURCE_DATE_EPOCH) to now,
+/// rounded, so the test can check them and the manifest is not expired.
+fn epoch() -> u64 {
+    deltapack_manifest::unix_now() / 1000 * 1000
+}
+
+fn bin_at(t: u64) -> Command {
+    let mut c = bin();
+    c.env("SOURCE_DATE_EPOCH", t.to_string());
     c
-}
-
-fn example(v: u32) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[test]
 fn keygen_release_verify_and_lifecycle() {
+    let t0 = epoch();
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
     let key = t.path().join("k");
-    let out = ok(bin().arg("keygen").arg("-o").arg(&key));
+    let out = ok(bin_at(t0).arg("keygen").arg("-o").arg(&key));
     let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
     assert!(out.contains(public.trim()));
     #[cfg(unix)]
@@ -55,13 +43,13 @@ fn keygen_release_verify_and_lifecycle() {
             .mode();
         assert_eq!(mode & 0o077, 0, "secret key must not be readable by others");
     }
-    let (_, err) = fails(bin().arg("keygen").arg("-o").arg(&key));
+    let (_, err) = fails(bin_at(t0).arg("keygen").arg("-o").arg(&key));
     assert!(err.contains("refusing to overwrite"), "{err}");
 
     let notes = t.path().join("notes.md");
     fs_err::write(&notes, "Faster.\n").unwrap();
     let release = |v: &str, tree: PathBuf| {
-        let mut c = bin();
+        let mut c = bin_at(t0);
         c.args(["release", "--repo"])
             .arg(&repo)
             .args(["--version", v, "--channel", "stable", "--key"])
@@ -82,13 +70,13 @@ fn keygen_release_verify_and_lifecycle() {
     assert!(!again.contains("built"), "a rerun builds nothing: {again}");
 
     let pubkey = key.with_extension("pub");
-    let out = ok(bin()
+    let out = ok(bin_at(t0)
         .args(["repo", "verify"])
         .arg(&repo)
         .arg("--pub")
         .arg(&pubkey));
     assert!(out.starts_with("OK: 3 artifacts"), "{out}");
-    let out = ok(bin()
+    let out = ok(bin_at(t0)
         .args(["repo", "verify", "--json"])
         .arg(&repo)
         .arg("--pub")
@@ -97,14 +85,14 @@ fn keygen_release_verify_and_lifecycle() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["deltas_applied"], 1);
 
-    let show = ok(bin()
+    let show = ok(bin_at(t0)
         .args(["repo", "show"])
         .arg(&repo)
         .arg("--pub")
         .arg(&pubkey));
     let m: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(m["releases"][1]["notes"], "Faster.\n");
-    assert_eq!(m["issued"], 1_800_000_000u64);
+    assert_eq!(m["issued"], t0);
 
     // Lifecycle verbs keep the manifest signed.
     let signed = |c: &mut Command| {
@@ -113,15 +101,15 @@ fn keygen_release_verify_and_lifecycle() {
             .arg("--key")
             .arg(key.with_extension("key"));
     };
-    let mut c = bin();
+    let mut c = bin_at(t0);
     c.args(["rollout", "--channel", "stable", "--percent", "25"]);
     signed(&mut c);
     ok(&mut c);
-    let mut c = bin();
+    let mut c = bin_at(t0);
     c.args(["promote", "1.1.0", "--from", "stable", "--to", "beta"]);
     signed(&mut c);
     ok(&mut c);
-    let mut c = bin();
+    let mut c = bin_at(t0);
     c.args(["yank", "1.1.0", "--reason", "bad build"]);
     signed(&mut c);
     let out = ok(&mut c);
@@ -129,7 +117,7 @@ fn keygen_release_verify_and_lifecycle() {
         out.contains("built pkg/linux-x86_64/1.0.0/from-1.1.0.dpk"),
         "{out}"
     );
-    let show = ok(bin()
+    let show = ok(bin_at(t0)
         .args(["repo", "show"])
         .arg(&repo)
         .arg("--pub")
@@ -142,7 +130,7 @@ fn keygen_release_verify_and_lifecycle() {
     );
     assert_eq!(m["channels"]["beta"]["releases"][0]["version"], "1.1.0");
     assert_eq!(m["sequence"], 5);
-    ok(bin()
+    ok(bin_at(t0)
         .args(["repo", "verify"])
         .arg(&repo)
         .arg("--pub")
@@ -155,7 +143,7 @@ fn keygen_release_verify_and_lifecycle() {
     bytes[n / 2] ^= 1;
     fs_err::write(&delta, bytes).unwrap();
     let (out, err) = fails(
-        bin()
+        bin_at(t0)
             .args(["repo", "verify"])
             .arg(&repo)
             .arg("--pub")
@@ -169,9 +157,9 @@ fn keygen_release_verify_and_lifecycle() {
 
     // Wrong public key.
     let other = t.path().join("other");
-    ok(bin().arg("keygen").arg("-o").arg(&other));
+    ok(bin_at(t0).arg("keygen").arg("-o").arg(&other));
     let (_, err) = fails(
-        bin()
+        bin_at(t0)
             .args(["repo", "verify"])
             .arg(&repo)
             .arg("--pub")
@@ -219,21 +207,8 @@ fn serve_answers_range_requests() {
         .args(["--version", "1.0.0", "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform=p={}", example(1).display())));
-    let mut child = bin()
-        .arg("serve")
-        .arg(&repo)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = Vec::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut byte = [0u8];
-    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let served = serve(&repo);
+    let url = served.1.clone();
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -247,8 +222,7 @@ fn serve_answers_range_requests() {
     .unwrap();
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 206"), "{head}");

@@ -4,66 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_deltapack"))
-}
-
-fn example(v: u32) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/example/v{v}"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Served(Child, String);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(repo: &Path) -> Served {
-    let mut child = bin()
-        .arg("serve")
-        .arg(repo)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8];
-    while stdout.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    let url = String::from_utf8(line)
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    Served(child, url)
-}
-
-fn digest(dir: &Path) -> String {
-    let id = deltapack_tree::Tree::scan(&dir.canonicalize().unwrap())
-        .unwrap()
-        .id();
-    deltapack_tree::hex(&id.digest)
-}
+use common::*;
 
 #[test]
 fn install_update_status_history_rollback() {
@@ -93,7 +36,10 @@ fn install_update_status_history_rollback() {
     };
     let out = ok(&mut client(&["install", "--to", "1.0.0"]));
     assert!(out.contains("installed 1.0.0 via full 1.0.0"), "{out}");
-    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(1)).unwrap()
+    );
     let out = ok(&mut client(&["check"]));
     assert!(out.starts_with("update 1.0.0 -> 1.1.0"), "{out}");
     assert!(out.contains("delta 1.0.0->1.1.0"), "{out}");
@@ -102,7 +48,10 @@ fn install_update_status_history_rollback() {
         out.contains("installed 1.1.0 via delta 1.0.0->1.1.0"),
         "{out}"
     );
-    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(2)).unwrap()
+    );
     assert_eq!(ok(&mut client(&["check"])).trim(), "up to date");
     let status: serde_json::Value =
         serde_json::from_str(&ok(&mut client(&["status", "--json"]))).unwrap();
@@ -112,7 +61,10 @@ fn install_update_status_history_rollback() {
     assert_eq!(history[1]["path"][0], "delta 1.0.0->1.1.0");
     let out = ok(&mut client(&["rollback"]));
     assert_eq!(out.trim(), "rolled back to 1.0.0");
-    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(1)).unwrap()
+    );
 }
 
 #[test]
@@ -161,15 +113,24 @@ fn config_file_and_channel_switch_with_downgrade() {
     };
     let out = ok(&mut update(&["install"]));
     assert!(out.contains("installed 2.0.0-beta.1"), "{out}");
-    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(2)).unwrap()
+    );
     // Leaving beta for stable, whose newest is older: asked first.
     let out = ok(&mut update(&["channel", "stable"]));
     assert!(out.contains("pass --allow-downgrade"), "{out}");
     assert_eq!(ok(&mut config(&["get", "channel"])).trim(), "stable");
-    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(2)).unwrap()
+    );
     let out = ok(&mut update(&["channel", "stable", "--allow-downgrade"]));
     assert!(out.contains("downgraded 2.0.0-beta.1 -> 1.0.0"), "{out}");
-    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    assert_eq!(
+        digest(&root.join("current")).unwrap(),
+        digest(&example(1)).unwrap()
+    );
 }
 
 #[test]
