@@ -125,8 +125,20 @@ pub(crate) fn append_history(meta: &Path, e: &HistoryEntry) -> Result<(), Error>
     line.push(b'\n');
     let mut f = fs_err::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(meta.join("history.jsonl"))?;
+    // A crash mid-append can leave a torn last line: end it first, so this
+    // entry is not glued to it (readers skip the torn one).
+    if f.metadata()?.len() > 0 {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut last = [0u8];
+        f.seek(SeekFrom::End(-1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.insert(0, b'\n');
+        }
+    }
     f.write_all(&line)?;
     f.sync_all()?;
     Ok(())

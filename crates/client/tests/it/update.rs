@@ -52,8 +52,26 @@ fn update_through_one_delta_then_roll_back() {
     assert!(st.last_sequence >= 3);
     serde_json::to_string(&st).unwrap();
 
+    // A crash mid-append leaves a torn last line: every earlier entry
+    // survives, and appending goes on after it.
+    use std::io::Write as _;
+    let mut f = fs_err::OpenOptions::new()
+        .append(true)
+        .open(root.join(".deltapack/history.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"time\":17,\"action\":\"upd").unwrap();
+    drop(f);
+    assert_eq!(u.history().unwrap().len(), 2);
+
     assert_eq!(u.rollback().unwrap(), v("1.0.0"));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    let h = u.history().unwrap();
+    assert_eq!(
+        h.len(),
+        3,
+        "the rollback is recorded after the torn line: {h:?}"
+    );
+    assert_eq!(h[2].action, "rollback");
     let next = u.check().unwrap().unwrap();
     assert_eq!(
         next.version,
