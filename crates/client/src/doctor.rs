@@ -160,7 +160,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
                         "integrity",
                         Level::Warn,
                         format!("installed files of {v} differ from the release"),
-                        "the next update uses the full bundle; or reinstall: deltapack update install --to VERSION",
+                        "the next update rebuilds from the full bundle instead of a delta; nothing to do unless the app misbehaves",
                     )),
                     (None, _) => out.push(check(
                         "integrity",

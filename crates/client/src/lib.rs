@@ -186,6 +186,12 @@ pub enum Error {
     /// Another updater holds the install's lock.
     #[error("another updater is working on this install")]
     Busy,
+    /// The version asked for is the one installed.
+    #[error("version {version} is already installed")]
+    AlreadyInstalled {
+        /// The version.
+        version: String,
+    },
     /// Nothing is installed.
     #[error("nothing is installed")]
     NothingInstalled,

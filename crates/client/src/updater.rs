@@ -404,6 +404,11 @@ impl Updater {
         current: Option<Version>,
         target: &Version,
     ) -> Result<Update, Error> {
+        if current.as_ref() == Some(target) {
+            return Err(Error::AlreadyInstalled {
+                version: target.to_string(),
+            });
+        }
         let path =
             plan::cheapest(&m, &self.platform, current.as_ref(), target).ok_or_else(|| {
                 Error::NotAvailable {

@@ -39,6 +39,10 @@ fn update_through_one_delta_then_roll_back() {
     u.install(&s, &|_| {}).unwrap();
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
     assert!(u.check().unwrap().is_none(), "up to date");
+    assert!(matches!(
+        u.check_version(&v("1.2.0")),
+        Err(Error::AlreadyInstalled { .. })
+    ));
     let h = u.history().unwrap();
     assert_eq!(h.len(), 2);
     assert_eq!(
