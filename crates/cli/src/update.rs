@@ -303,7 +303,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             // app does at start-up); another updater at work is fine.
             let recovered = match u.recover() {
                 Ok(r) => r,
-                Err(deltapack_client::Error::Busy) => deltapack_client::Recovery::default(),
+                Err(deltapack_client::Error::Busy { .. }) => deltapack_client::Recovery::default(),
                 Err(e) => return Err(e.into()),
             };
             if !opts.json {

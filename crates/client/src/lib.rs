@@ -184,8 +184,11 @@ pub enum Error {
         package: String,
     },
     /// Another updater holds the install's lock.
-    #[error("another updater is working on this install")]
-    Busy,
+    #[error("another updater{} is working on this install", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy {
+        /// The process holding the lock, if it wrote its pid.
+        pid: Option<u32>,
+    },
     /// The version asked for is the one installed.
     #[error("version {version} is already installed")]
     AlreadyInstalled {

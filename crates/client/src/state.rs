@@ -33,6 +33,27 @@ pub(crate) struct State {
     pub(crate) refused: BTreeSet<Version>,
     /// An installed version not yet confirmed healthy.
     pub(crate) pending: Option<Pending>,
+    /// Failed attempts per version whose package did not download intact
+    /// or apply; after [`MAX_FAILURES`] the version is not offered again
+    /// (no update loop), until a newer one appears.
+    pub(crate) failures: std::collections::BTreeMap<Version, u32>,
+}
+
+/// Attempts after which a version whose package keeps failing is skipped.
+pub(crate) const MAX_FAILURES: u32 = 3;
+
+impl State {
+    /// Versions not to offer: rolled back from, or failing every time.
+    pub(crate) fn refused_now(&self) -> BTreeSet<Version> {
+        let mut r = self.refused.clone();
+        r.extend(
+            self.failures
+                .iter()
+                .filter(|(_, n)| **n >= MAX_FAILURES)
+                .map(|(v, _)| v.clone()),
+        );
+        r
+    }
 }
 
 /// A new version on probation: it must call `mark_healthy` before it has

@@ -304,10 +304,24 @@ impl Updater {
             .truncate(false)
             .write(true)
             .open(self.layout.meta().join("lock"))?;
-        let file = f.into_parts().0;
+        let mut file = f.into_parts().0;
         match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy),
+            Ok(()) => {
+                // The holder's pid, for the message another updater gets.
+                // The OS releases the lock when the process dies, whatever
+                // the file says.
+                use std::io::{Seek, Write};
+                file.set_len(0)?;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                write!(file, "{}", std::process::id())?;
+                Ok(file)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = fs_err::read_to_string(self.layout.meta().join("lock"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                Err(Error::Busy { pid })
+            }
             Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
     }
@@ -358,13 +372,14 @@ impl Updater {
         let m = self.manifest(progress)?;
         let st = State::load(&self.layout.meta())?;
         let current = self.layout.current()?;
+        let refused = st.refused_now();
         let want = Want {
             channel: &self.channel,
             platform: &self.platform,
             current: current.as_ref(),
             install_id: st.install_id.as_bytes(),
             ignore_rollout: manual,
-            refused: &st.refused,
+            refused: &refused,
         };
         let Some(target) = plan::target(&m, &want) else {
             return Ok(None);
@@ -463,7 +478,8 @@ impl Updater {
             .is_ok();
             files.push(
                 self.transport
-                    .download(&s.artifact, &self.layout.downloads(), progress)?,
+                    .download(&s.artifact, &self.layout.downloads(), progress)
+                    .map_err(|e| self.failed(u, e))?,
             );
             if !before {
                 bytes += s.artifact.size;
@@ -480,6 +496,42 @@ impl Updater {
     /// If a delta does not apply (the installed tree was modified, say),
     /// the full bundle is downloaded and used instead; the reason is kept.
     pub fn apply(&self, d: &Downloaded, progress: &dyn Fn(Event)) -> Result<Staged, Error> {
+        self.apply_inner(d, progress)
+            .map_err(|e| self.failed(&d.update, e))
+    }
+
+    /// Records a failed attempt at `u` when the package itself is at fault
+    /// (not the network, the disk or another updater), and passes `e` on.
+    fn failed(&self, u: &Update, e: Error) -> Error {
+        if matches!(
+            e,
+            Error::Apply { .. } | Error::WrongPackage { .. } | Error::ArtifactHash { .. }
+        ) {
+            let record = || -> Result<(), Error> {
+                let mut st = State::load(&self.layout.meta())?;
+                *st.failures.entry(u.version.clone()).or_insert(0) += 1;
+                st.save(&self.layout.meta())?;
+                state::append_history(
+                    &self.layout.meta(),
+                    &HistoryEntry {
+                        time: self.now(),
+                        action: "update".into(),
+                        from: u.from.clone(),
+                        to: u.version.clone(),
+                        path: Vec::new(),
+                        bytes: 0,
+                        result: "failed".into(),
+                        note: Some(e.to_string()),
+                    },
+                )
+            };
+            // The failure being reported matters more than its record.
+            let _ = record();
+        }
+        e
+    }
+
+    fn apply_inner(&self, d: &Downloaded, progress: &dyn Fn(Event)) -> Result<Staged, Error> {
         let _lock = self.lock()?;
         self.layout.create()?;
         let u = &d.update;
@@ -665,14 +717,15 @@ impl Updater {
         // Probation first: if the switch happens, the new version must prove
         // itself; if it does not, a stale probation names a version that is
         // not current and is ignored.
+        let mut st = State::load(&self.layout.meta())?;
+        st.failures.remove(&s.update.version);
         if self.health_launches > 0 && from.is_some() {
-            let mut st = State::load(&self.layout.meta())?;
             st.pending = Some(state::Pending {
                 version: s.update.version.clone(),
                 launches: 0,
             });
-            st.save(&self.layout.meta())?;
         }
+        st.save(&self.layout.meta())?;
         self.layout.switch(&s.update.version)?;
         state::append_history(&self.layout.meta(), &entry)?;
         crate::recover::end(&self.layout)?;

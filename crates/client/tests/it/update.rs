@@ -277,7 +277,10 @@ fn one_updater_at_a_time_and_transport_rules() {
         .into_parts()
         .0;
     lock.try_lock().unwrap();
-    assert!(matches!(u.download(&up, &|_| {}), Err(Error::Busy)));
+    fs_err::write(root.join(".deltapack/lock"), "4242").unwrap();
+    let e = u.download(&up, &|_| {}).unwrap_err();
+    assert!(matches!(e, Error::Busy { pid: Some(4242) }), "{e:?}");
+    assert!(e.to_string().contains("pid 4242"), "{e}");
     drop(lock);
     u.download(&up, &|_| {}).unwrap();
     for bad in ["http://updates.example.com/", "ftp://x/"] {
@@ -398,5 +401,43 @@ fn old_versions_are_pruned_beyond_the_ones_kept() {
     assert_eq!(u.status().unwrap().installed, vec![v("1.1.0"), v("1.2.0")]);
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
     assert_eq!(u.rollback().unwrap(), v("1.1.0"));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
+}
+
+#[test]
+fn a_package_that_always_fails_is_given_up_after_three_attempts() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    // The server's copy of every 1.2.0 package is corrupt.
+    for entry in fs_err::read_dir(r.path().join("pkg/linux-x86_64/1.2.0")).unwrap() {
+        let p = entry.unwrap().path();
+        let mut b = fs_err::read(&p).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 1;
+        fs_err::write(&p, b).unwrap();
+    }
+    let u = r.updater(&root).build().unwrap();
+    for attempt in 0..3 {
+        assert_eq!(
+            u.check().unwrap().unwrap().version,
+            v("1.2.0"),
+            "attempt {attempt}"
+        );
+        let e = u.update(false, &|_| {}).unwrap_err();
+        assert!(matches!(e, Error::ArtifactHash { .. }), "{e:?}");
+        assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    }
+    // No update loop: 1.2.0 is skipped, the next good version is offered.
+    assert_eq!(u.check().unwrap().unwrap().version, v("1.1.0"));
+    let failed = u
+        .history()
+        .unwrap()
+        .iter()
+        .filter(|e| e.result == "failed")
+        .count();
+    assert_eq!(failed, 3);
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.1.0")));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
 }
