@@ -116,11 +116,16 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(e.into()),
         };
-        if text.len() as u64 > MAX_CONFIG {
-            return Err(bad(format!("over {MAX_CONFIG} bytes")));
+        Config::parse(&text).map_err(bad)
+    }
+
+    /// Parses a config file's bytes (bounded, strict).
+    pub fn parse(bytes: &[u8]) -> Result<Config, String> {
+        if bytes.len() as u64 > MAX_CONFIG {
+            return Err(format!("over {MAX_CONFIG} bytes"));
         }
-        let text = String::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
-        toml::from_str(&text).map_err(|e| bad(e.to_string().trim().to_owned()))
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())
     }
 
     /// Writes the config atomically.

@@ -36,6 +36,7 @@
 
 mod config;
 mod doctor;
+pub mod fuzzing;
 pub mod install;
 mod plan;
 mod recover;

@@ -52,6 +52,11 @@ fn journal_path(l: &Layout) -> std::path::PathBuf {
     l.meta().join("journal.json")
 }
 
+/// Parses a journal's bytes.
+pub(crate) fn parse_journal(bytes: &[u8]) -> Result<Journal, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
 /// Writes the journal durably (before the switch).
 pub(crate) fn begin(l: &Layout, entry: &HistoryEntry) -> Result<(), Error> {
     let j = Journal {
@@ -82,7 +87,7 @@ pub(crate) fn recover(l: &Layout) -> Result<Recovery, Error> {
     match fs_err::read(journal_path(l)) {
         Ok(bytes) => {
             let current = l.current()?;
-            match serde_json::from_slice::<Journal>(&bytes) {
+            match parse_journal(&bytes) {
                 Ok(j) if current.as_ref() == Some(&j.entry.to) => {
                     state::append_history(&l.meta(), &j.entry)?;
                     r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));

@@ -84,16 +84,15 @@ impl State {
             }
             Err(e) => return Err(e.into()),
         };
+        State::parse(&bytes).map_err(|reason| Error::State { path, reason })
+    }
+
+    /// Parses a state file's bytes (bounded, strict).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<State, String> {
         if bytes.len() as u64 > MAX_STATE {
-            return Err(Error::State {
-                path: path.clone(),
-                reason: format!("over {MAX_STATE} bytes"),
-            });
+            return Err(format!("over {MAX_STATE} bytes"));
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::State {
-            path,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
     /// Replaces the state file atomically.
@@ -172,8 +171,12 @@ pub(crate) fn read_history(meta: &Path) -> Result<Vec<HistoryEntry>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    Ok(text
-        .split(|&b| b == b'\n')
+    Ok(parse_history(&text))
+}
+
+/// Parses history lines; unreadable ones (a torn append) are skipped.
+pub(crate) fn parse_history(text: &[u8]) -> Vec<HistoryEntry> {
+    text.split(|&b| b == b'\n')
         .filter_map(|l| serde_json::from_slice(l).ok())
-        .collect())
+        .collect()
 }

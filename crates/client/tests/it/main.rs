@@ -8,4 +8,5 @@
 mod config;
 mod faulty;
 mod fixture;
+mod local_files;
 mod update;
