@@ -67,12 +67,12 @@ proptest! {
     #[test]
     fn mutated_seeds_never_panic(i in 0usize..4, pos in any::<usize>(), byte in any::<u8>()) {
         let seeds = ["state.json", "history.jsonl", "journal.json", "update.toml"];
-        if let Ok(mut b) = fs_err::read(fuzz_dir("corpus").join(seeds[i])) {
-            if !b.is_empty() {
-                let at = pos % b.len();
-                b[at] = byte;
-                local_state(&b);
-            }
+        if let Ok(mut b) = fs_err::read(fuzz_dir("corpus").join(seeds[i]))
+            && !b.is_empty()
+        {
+            let at = pos % b.len();
+            b[at] = byte;
+            local_state(&b);
         }
     }
 }
