@@ -441,3 +441,51 @@ fn a_package_that_always_fails_is_given_up_after_three_attempts() {
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.1.0")));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
 }
+
+#[test]
+fn a_package_for_another_version_is_refused_and_the_full_bundle_used() {
+    let r = repo(5);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, "1.0.0");
+    // A signed manifest whose 1.0.0 -> 1.2.0 entry names the 1.0.0 -> 1.1.0
+    // package (right size and hash for that file): mix-and-match.
+    let bytes = fs_err::read(r.path().join("manifest.json")).unwrap();
+    let keys = [key().public()];
+    let mut m = deltapack_manifest::Verifier::new(&keys)
+        .ignore_expiry()
+        .verify(&bytes)
+        .unwrap()
+        .into_manifest();
+    let other = m.release(&v("1.1.0")).unwrap().platforms[PLATFORM].deltas[0]
+        .artifact
+        .clone();
+    let copy = "pkg/copy.dpk";
+    fs_err::copy(r.path().join(&other.path), r.path().join(copy)).unwrap();
+    let target = m.release_mut(&v("1.2.0")).unwrap();
+    let d = target.platforms.get_mut(PLATFORM).unwrap();
+    d.deltas[0].artifact = deltapack_manifest::Artifact {
+        path: copy.into(),
+        ..other
+    };
+    m.sequence += 1;
+    fs_err::write(
+        r.path().join("manifest.json"),
+        deltapack_manifest::sign(&m, &[key()]).unwrap(),
+    )
+    .unwrap();
+    let u = r.updater(&root).build().unwrap();
+    let up = u.check().unwrap().unwrap();
+    assert_eq!(up.path.steps[0].artifact.path, copy);
+    let s = u
+        .apply(&u.download(&up, &|_| {}).unwrap(), &|_| {})
+        .unwrap();
+    let why = s.fallback().unwrap();
+    assert!(
+        why.contains("not the package the manifest describes"),
+        "{why}"
+    );
+    assert_eq!(s.steps(), ["full 1.2.0"]);
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+}
