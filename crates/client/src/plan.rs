@@ -36,7 +36,9 @@ pub struct Path {
 impl Path {
     /// Bytes to download.
     pub fn bytes(&self) -> u64 {
-        self.steps.iter().map(|s| s.artifact.size).sum()
+        self.steps
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.artifact.size))
     }
 
     /// Whether the path is the full bundle.
@@ -142,7 +144,8 @@ pub(crate) fn cheapest(
             continue;
         }
         for (next, art) in edges.get(v).into_iter().flatten() {
-            let c = cost + art.size;
+            // Sizes come from the manifest: never let them wrap.
+            let c = cost.saturating_add(art.size);
             if best.get(next).is_none_or(|b| c < b.0) {
                 if let Some(old) = best.get(next) {
                     todo.remove(&(old.0, *next));

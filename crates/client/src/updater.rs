@@ -155,6 +155,8 @@ pub struct Update {
     pub download_bytes: u64,
     /// Bytes of the full bundle, for comparison.
     pub full_bytes: u64,
+    /// Bytes of the installed version's files (disk space it needs).
+    pub tree_bytes: u64,
     #[serde(skip)]
     manifest: Manifest,
 }
@@ -435,13 +437,16 @@ impl Updater {
             version: target.to_string(),
             platform: self.platform.clone(),
         })?;
-        let full_bytes = r.platforms.get(&self.platform).map_or(0, |b| b.full.size);
+        let build = r.platforms.get(&self.platform);
+        let full_bytes = build.map_or(0, |b| b.full.size);
+        let tree_bytes = build.map_or(0, |b| b.tree.bytes);
         Ok(Update {
             from: current,
             version: target.clone(),
             notes: r.notes.clone(),
             download_bytes: path.bytes(),
             full_bytes,
+            tree_bytes,
             path,
             manifest: m,
         })
@@ -549,12 +554,7 @@ impl Updater {
             }
             self.layout.remove(&u.version)?;
         }
-        let tree_bytes = u
-            .manifest
-            .release(&u.version)
-            .and_then(|r| r.platforms.get(&self.platform))
-            .map_or(0, |b| b.tree.bytes);
-        self.check_space(tree_bytes)?;
+        self.check_space(u.tree_bytes)?;
         match self.apply_steps(&u.manifest, &u.path.steps, &d.files, progress) {
             Ok(steps) => Ok(Staged {
                 update: u.clone(),
@@ -792,12 +792,7 @@ impl Updater {
         let streamed = {
             let _lock = self.lock()?;
             self.layout.create()?;
-            let tree_bytes = u
-                .manifest
-                .release(&u.version)
-                .and_then(|r| r.platforms.get(&self.platform))
-                .map_or(0, |b| b.tree.bytes);
-            self.check_space(u.download_bytes.saturating_add(tree_bytes))?;
+            self.check_space(u.download_bytes.saturating_add(u.tree_bytes))?;
             let dl = self.layout.downloads();
             let fresh = !self.layout.version_dir(&u.version).exists()
                 && u.path.steps.iter().all(|s| {

@@ -650,9 +650,30 @@ fn channel_release<'m>(
         .find(|cr| &cr.version == v)
 }
 
+/// Reads a shard record. Records travel between CI jobs, so they are
+/// checked like any input: every artifact must sit exactly at the path its
+/// job names (built only from checked names), or the merge would copy and
+/// write wherever a damaged record said.
 fn read_record(path: &Path) -> Result<Record, Error> {
     let bytes = fs_err::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Shard(format!("{}: {e}", path.display())))
+    let rec: Record = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Shard(format!("{}: {e}", path.display())))?;
+    name(&rec.channel, "channel")?;
+    for b in &rec.built {
+        name(&b.job.platform, "platform")?;
+        if b.artifact.path != b.job.path() {
+            return Err(Error::Shard(format!(
+                "{}: artifact path {:?} is not where its job belongs ({:?})",
+                path.display(),
+                b.artifact.path,
+                b.job.path()
+            )));
+        }
+    }
+    for p in rec.trees.keys() {
+        name(p, "platform")?;
+    }
+    Ok(rec)
 }
 
 fn summary_of(built: &[Built]) -> Summary {

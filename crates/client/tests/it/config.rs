@@ -70,15 +70,8 @@ fn settings_round_trip_and_are_checked() {
 
 #[test]
 fn an_updater_from_settings_updates() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
-    let mut c = Config::default();
-    c.set("repository", &r.server.url()).unwrap();
-    c.set("public_keys", &key().public().to_text()).unwrap();
-    c.set("platform", PLATFORM).unwrap();
-    c.set("install_dir", root.to_str().unwrap()).unwrap();
+    let (r, _t, root) = installed(5, "1.0.0");
+    let c = config_for(&r, &root);
     let u = c.builder().unwrap().now(NOW + 10).build().unwrap();
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
@@ -87,15 +80,8 @@ fn an_updater_from_settings_updates() {
 #[test]
 fn scheduled_ticks_respect_interval_and_auto_settings() {
     use deltapack_client::Tick;
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
-    let mut c = Config::default();
-    c.set("repository", &r.server.url()).unwrap();
-    c.set("public_keys", &key().public().to_text()).unwrap();
-    c.set("platform", PLATFORM).unwrap();
-    c.set("install_dir", root.to_str().unwrap()).unwrap();
+    let (r, _t, root) = installed(5, "1.0.0");
+    let mut c = config_for(&r, &root);
     c.set("check_interval_hours", "6").unwrap();
     c.set("auto_install", "false").unwrap();
     let at = |c: &Config, secs: u64| c.builder().unwrap().now(secs).build().unwrap();

@@ -140,3 +140,23 @@ pub fn install(repo: &Repo, install: &Path, ver: &str) {
     u.install(&s, &|_| {}).unwrap();
     assert_eq!(current_digest(install), manifest_digest(repo, ver));
 }
+
+/// A served 3-version repository (deltas from the last `k`) and an install
+/// root under a temp dir with `ver` installed.
+pub fn installed(k: usize, ver: &str) -> (Repo, tempfile::TempDir, PathBuf) {
+    let r = repo(k);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("app");
+    install(&r, &root, ver);
+    (r, t, root)
+}
+
+/// Settings that point at `r` and install into `root`.
+pub fn config_for(r: &Repo, root: &Path) -> deltapack_client::Config {
+    let mut c = deltapack_client::Config::default();
+    c.set("repository", &r.server.url()).unwrap();
+    c.set("public_keys", &key().public().to_text()).unwrap();
+    c.set("platform", PLATFORM).unwrap();
+    c.set("install_dir", root.to_str().unwrap()).unwrap();
+    c
+}

@@ -8,10 +8,7 @@ use crate::fixture::*;
 
 #[test]
 fn update_through_one_delta_then_roll_back() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().expect("an update");
     assert_eq!(up.version, v("1.2.0"));
@@ -87,10 +84,7 @@ fn update_through_one_delta_then_roll_back() {
 
 #[test]
 fn update_through_a_chain_of_deltas() {
-    let r = repo(1);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(1, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
     let hops: Vec<_> = up.path.steps.iter().map(|s| s.to.to_string()).collect();
@@ -103,10 +97,7 @@ fn update_through_a_chain_of_deltas() {
 
 #[test]
 fn modified_base_falls_back_to_the_full_bundle() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     // A user (or an antivirus) changed an installed file.
     fs_err::write(root.join("versions/1.0.0/share/config.json"), "{}").unwrap();
     let u = r.updater(&root).build().unwrap();
@@ -180,10 +171,7 @@ fn untrusted_expired_tampered_and_replayed_manifests_are_refused() {
 
 #[test]
 fn staged_rollout_and_yank() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.1.0");
+    let (r, _t, root) = installed(5, "1.1.0");
     r.packager()
         .rollout("stable", None, RolloutChange::Percent(0))
         .unwrap();
@@ -221,10 +209,7 @@ fn staged_rollout_and_yank() {
 
 #[test]
 fn downloads_resume_and_damaged_parts_are_discarded() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
     let a = &up.path.steps[0].artifact;
@@ -264,10 +249,7 @@ fn downloads_resume_and_damaged_parts_are_discarded() {
 
 #[test]
 fn one_updater_at_a_time_and_transport_rules() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
     let lock = fs_err::OpenOptions::new()
@@ -310,10 +292,7 @@ fn one_updater_at_a_time_and_transport_rules() {
 #[test]
 fn a_version_that_never_reports_healthy_is_rolled_back() {
     use deltapack_client::Launch;
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).health_launches(2).build().unwrap();
     assert_eq!(
         u.launched().unwrap(),
@@ -348,10 +327,7 @@ fn a_version_that_never_reports_healthy_is_rolled_back() {
 
 #[test]
 fn an_interrupted_install_is_finished_or_undone() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
     let s = u
@@ -383,10 +359,7 @@ fn an_interrupted_install_is_finished_or_undone() {
 
 #[test]
 fn old_versions_are_pruned_beyond_the_ones_kept() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).keep_versions(1).build().unwrap();
     let up = u.check_version(&v("1.1.0")).unwrap();
     u.install(
@@ -406,10 +379,7 @@ fn old_versions_are_pruned_beyond_the_ones_kept() {
 
 #[test]
 fn a_package_that_always_fails_is_given_up_after_three_attempts() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     // The server's copy of every 1.2.0 package is corrupt.
     for entry in fs_err::read_dir(r.path().join("pkg/linux-x86_64/1.2.0")).unwrap() {
         let p = entry.unwrap().path();
@@ -444,10 +414,7 @@ fn a_package_that_always_fails_is_given_up_after_three_attempts() {
 
 #[test]
 fn a_package_for_another_version_is_refused_and_the_full_bundle_used() {
-    let r = repo(5);
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("app");
-    install(&r, &root, "1.0.0");
+    let (r, _t, root) = installed(5, "1.0.0");
     // A signed manifest whose 1.0.0 -> 1.2.0 entry names the 1.0.0 -> 1.1.0
     // package (right size and hash for that file): mix-and-match.
     let bytes = fs_err::read(r.path().join("manifest.json")).unwrap();

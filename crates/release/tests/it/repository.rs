@@ -455,3 +455,46 @@ fn deltas_not_clearly_smaller_are_dropped_and_remembered() {
     assert!(summary.built.is_empty());
     assert!(verify(&repo).ok());
 }
+
+#[test]
+fn a_shard_record_pointing_outside_its_place_is_refused() {
+    let s = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("repo");
+    publish(&base, &s.work, 1, "stable");
+    let out = dir.path().join("out");
+    let (given, _) = inputs(&s.work, 1);
+    let p = deltapack_release::Packager::new(&base)
+        .trust(vec![key(1).public()])
+        .now(NOW)
+        .shard_output(&out);
+    for index in 0..2 {
+        p.release(
+            &new_release(1, "stable", given.clone()),
+            Some(Shard { index, count: 2 }),
+            &|_| {},
+        )
+        .unwrap();
+    }
+    let record = out.join("shards/1.1.0-0-of-2.json");
+    let text = fs_err::read_to_string(&record).unwrap();
+    let m = manifest(&base);
+    let first =
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["built"][0]["artifact"]["path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let evil = text.replace(&first, "pkg/../../evil.dpk");
+    fs_err::write(&record, evil).unwrap();
+    let before = files(&base);
+    let e = packager(&base)
+        .merge(std::slice::from_ref(&out))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Shard(m) if m.contains("not where its job belongs")),
+        "{e}"
+    );
+    assert!(!dir.path().join("evil.dpk").exists());
+    assert_eq!(files(&base), before, "nothing copied or signed");
+    assert_eq!(manifest(&base), m);
+}
