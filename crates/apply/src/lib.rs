@@ -37,8 +37,8 @@ use std::io::{BufReader, ErrorKind, Read};
 use std::path::Path;
 
 use deltapack_format::{
-    DecodeError, Header, Limits, Node, Op, PROLOGUE_LEN, Prologue, STREAMS, Section, StreamId,
-    TreeId, decode_header,
+    DecodeError, Header, Limits, Node, PROLOGUE_LEN, Prologue, STREAMS, Section, StreamId,
+    StreamInfo, TreeId, decode_header,
 };
 use deltapack_tree::{NodeKind, hex};
 
@@ -274,24 +274,6 @@ impl Applier {
         verify_base(header, base).map(Some)
     }
 
-    fn decoders<'p>(
-        &self,
-        header: &Header,
-        ref_prefix: Option<&'p [u8]>,
-    ) -> Result<Vec<StreamDecoder<'p>>, Error> {
-        (0..STREAMS)
-            .map(|i| {
-                let id = StreamId::ALL[i];
-                StreamDecoder::new(
-                    id,
-                    &header.streams[i],
-                    &self.limits,
-                    ref_prefix.filter(|_| id == StreamId::Ref),
-                )
-            })
-            .collect()
-    }
-
     /// The ref stream's prefix: the reference files concatenated.
     fn ref_prefix(&self, header: &Header, vb: Option<&VerifiedBase>) -> Result<Vec<u8>, Error> {
         let mut prefix = Vec::new();
@@ -324,7 +306,10 @@ impl Applier {
         let header = &prefix.header;
         let ref_prefix = self.ref_prefix(header, vb)?;
         let payload = self.payload(prefix, package);
-        let mut streams = Streams::new(payload, self.decoders(header, Some(&ref_prefix))?);
+        let mut streams = Streams::new(
+            payload,
+            decoders(&header.streams, &self.limits, Some(&ref_prefix))?,
+        );
         if let Some(s) = staging {
             s.make_dirs(target)?;
         }
@@ -344,19 +329,7 @@ impl Applier {
                 })?;
                 BaseFile::open(&vb.fs_path(&src.path), src.size)
             };
-            match f.op {
-                Op::Literal => patch::whole(&mut streams, StreamId::Data, &mut sink)?,
-                Op::ZstdRef { .. } => patch::whole(&mut streams, StreamId::Ref, &mut sink)?,
-                Op::Copy { source: i } => patch::copy(&mut source(i)?, &mut sink)?,
-                Op::Bsdiff { source: i } => {
-                    patch::bsdiff(&mut streams, &mut source(i)?, &mut sink, path)?
-                }
-                _ => {
-                    return Err(Error::Conflict {
-                        what: format!("unsupported operation for {path:?}"),
-                    });
-                }
-            }
+            patch::rebuild(f.op, &mut streams, &source, &mut sink, path)?;
             let hash = sink.finish(self.sync && staging.is_some())?;
             if let Some(NodeKind::File { hash: h, .. }) =
                 target.nodes.get_mut(&e.path).map(|n| &mut n.kind)
@@ -374,29 +347,62 @@ impl Applier {
     /// Structural check of a delta without its base: every stream but the
     /// ref stream (which needs the base as prefix) is decoded to its end.
     fn check_structure(&self, prefix: &Prefix, package: impl Read) -> Result<(), Error> {
-        let header = &prefix.header;
-        let mut payload = self.payload(prefix, package);
-        let mut dec = self.decoders(header, None)?;
-        let mut ref_bytes = 0u64;
-        while let Some((id, chunk)) = payload.next_any()? {
-            if id == StreamId::Ref {
-                ref_bytes += chunk.len() as u64;
-                continue;
-            }
-            let d = &mut dec[id.index()];
-            d.feed(chunk);
-            d.discard_available()?;
-        }
-        if header.streams[StreamId::Ref.index()].raw_len > 0 && ref_bytes == 0 {
-            return Err(Error::stream(StreamId::Ref, "is missing"));
-        }
-        for (i, d) in dec.iter_mut().enumerate() {
-            if StreamId::ALL[i] != StreamId::Ref {
-                d.finish(&mut payload)?;
-            }
-        }
-        payload.finish()
+        check_streams(
+            &prefix.header.streams,
+            &self.limits,
+            self.payload(prefix, package),
+        )
     }
+}
+
+/// A decoder for each stream the header declares; `ref_prefix` is the ref
+/// stream's reference prefix (`None` when the base is not at hand).
+pub(crate) fn decoders<'p>(
+    streams: &[StreamInfo; STREAMS],
+    limits: &Limits,
+    ref_prefix: Option<&'p [u8]>,
+) -> Result<Vec<StreamDecoder<'p>>, Error> {
+    (0..STREAMS)
+        .map(|i| {
+            let id = StreamId::ALL[i];
+            StreamDecoder::new(
+                id,
+                &streams[i],
+                limits,
+                ref_prefix.filter(|_| id == StreamId::Ref),
+            )
+        })
+        .collect()
+}
+
+/// The structural check of [`Applier::verify`] without the base: every
+/// stream but the ref stream (which needs the base as prefix) is decoded
+/// to its end, in package order.
+pub(crate) fn check_streams<R: Read>(
+    streams: &[StreamInfo; STREAMS],
+    limits: &Limits,
+    mut payload: Payload<R>,
+) -> Result<(), Error> {
+    let mut dec = decoders(streams, limits, None)?;
+    let mut ref_bytes = 0u64;
+    while let Some((id, chunk)) = payload.next_any()? {
+        if id == StreamId::Ref {
+            ref_bytes += chunk.len() as u64;
+            continue;
+        }
+        let d = &mut dec[id.index()];
+        d.feed(chunk);
+        d.discard_available()?;
+    }
+    if streams[StreamId::Ref.index()].raw_len > 0 && ref_bytes == 0 {
+        return Err(Error::stream(StreamId::Ref, "is missing"));
+    }
+    for (i, d) in dec.iter_mut().enumerate() {
+        if StreamId::ALL[i] != StreamId::Ref {
+            d.finish(&mut payload)?;
+        }
+    }
+    payload.finish()
 }
 
 /// The decoded start of a package and the hash state after it.

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use deltapack_format::StreamId;
+use deltapack_format::{Op, StreamId};
 
 use crate::Error;
 use crate::base::BaseFile;
@@ -34,6 +34,26 @@ impl<'p, R: Read> Streams<'p, R> {
 
     fn d(&mut self, id: StreamId) -> (&mut StreamDecoder<'p>, &mut Payload<R>) {
         (&mut self.dec[id.index()], &mut self.payload)
+    }
+}
+
+/// Rebuilds one file with its op's codec. `source` opens a base file by
+/// its index in the header's sources.
+pub(crate) fn rebuild<R: Read>(
+    op: Op,
+    s: &mut Streams<'_, R>,
+    source: &dyn Fn(u32) -> Result<BaseFile, Error>,
+    sink: &mut FileSink<'_>,
+    path: &str,
+) -> Result<(), Error> {
+    match op {
+        Op::Literal => whole(s, StreamId::Data, sink),
+        Op::ZstdRef { .. } => whole(s, StreamId::Ref, sink),
+        Op::Copy { source: i } => copy(&mut source(i)?, sink),
+        Op::Bsdiff { source: i } => bsdiff(s, &mut source(i)?, sink, path),
+        _ => Err(Error::Conflict {
+            what: format!("unsupported operation for {path:?}"),
+        }),
     }
 }
 

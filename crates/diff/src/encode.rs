@@ -30,6 +30,15 @@ pub(crate) enum Encoding {
     },
 }
 
+/// A codec to use whatever its size (fuzzing: every codec must rebuild any
+/// file exactly, not only the files it wins on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForceCodec {
+    Literal,
+    Bsdiff,
+    ZstdRef,
+}
+
 /// A target file ready to be written into the package.
 #[derive(Debug)]
 pub(crate) struct EncodedFile {
@@ -105,7 +114,28 @@ const FRAME_OVERHEAD: usize = 9;
 /// applier to hold) and storing, and keeps the smallest. Sizes are
 /// estimated with standalone zstd frames, minus their fixed overhead.
 fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encoding, Error> {
+    if s.force == Some(ForceCodec::Literal) {
+        return Ok(Encoding::Literal);
+    }
     let blocks = bsdiff::diff_blocks(&old, new, s.sorter(), SEGMENT as usize)?;
+    match s.force {
+        Some(ForceCodec::Bsdiff) => {
+            return Ok(Encoding::Bsdiff {
+                source: src.clone(),
+                old,
+                blocks,
+            });
+        }
+        // The package writer still falls back to bsdiff past the ref budget.
+        Some(ForceCodec::ZstdRef) => {
+            return Ok(Encoding::ZstdRef {
+                source: src.clone(),
+                old,
+                blocks,
+            });
+        }
+        Some(ForceCodec::Literal) | None => {}
+    }
     let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
     // A large file that bsdiff mostly matches needs no estimates: storing
     // it whole cannot win, and patch-from is not allowed.

@@ -21,6 +21,7 @@
 mod bsdiff;
 mod compress;
 mod encode;
+pub mod fuzzing;
 mod input;
 mod package;
 mod plan;
@@ -140,6 +141,8 @@ pub(crate) struct Settings {
     pub(crate) sorter: Sorter,
     pub(crate) zstd_ref_max: u64,
     pub(crate) zstd_ref_level: i32,
+    /// A codec to use instead of the smallest (set by [`fuzzing`] only).
+    pub(crate) force: Option<encode::ForceCodec>,
 }
 
 impl Settings {
@@ -196,6 +199,7 @@ impl Differ {
                 sorter: Sorter::Libsais,
                 zstd_ref_max: 4 << 20,
                 zstd_ref_level: 19,
+                force: None,
             },
             threads: None,
         }

@@ -36,6 +36,17 @@ fn replay_corpus_and_regressions() {
             deltapack_apply::fuzzing::verify_against_fixed_base(&fs_err::read(&f).unwrap());
             n += 1;
         }
+        for f in files(&fuzz_dir().join(sub).join("codec_decoder")) {
+            deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
+            n += 1;
+        }
+        for f in files(&fuzz_dir().join(sub).join("codec_round_trip")) {
+            deltapack_apply::fuzzing::codec_round_trip(
+                &fs_err::read(&f).unwrap(),
+                deltapack_diff::fuzzing::encode,
+            );
+            n += 1;
+        }
     }
     assert!(n >= 4, "the seed corpus is missing ({n} files)");
 }
@@ -88,4 +99,96 @@ fn write_fuzz_seeds() {
     let two = s.write("two.bin", &two_data);
     let p = diff_with(Differ::new(), Some(&one), &two);
     fs_err::write(fuzz_dir().join("corpus/package_decoder/seed-file.dpk"), p).unwrap();
+}
+
+/// A new version of `old`: a changed byte, an inserted line, a removed
+/// range and appended noise.
+fn edited(old: &[u8], seed: u64) -> Vec<u8> {
+    let mut v = old.to_vec();
+    let n = v.len();
+    if n > 0 {
+        v[n / 3] ^= 0x55;
+    }
+    v.splice(n / 2..n / 2, *b"an inserted line\n");
+    v.drain(n / 5..(n / 5 + 40).min(n));
+    v.extend_from_slice(&noise(seed, 300));
+    v
+}
+
+/// Seeds of the `codec_decoder` and `codec_round_trip` targets: packages
+/// the real encoder made against the decoder target's fixed old file with
+/// each codec, re-laid as decoder inputs; and old/new pairs.
+/// Regenerate with
+/// `cargo test -p deltapack-apply --test it -- --ignored write_codec_seeds`.
+#[test]
+#[ignore]
+fn write_codec_seeds() {
+    use deltapack_apply::fuzzing::{codec_input_from_package, codec_old_file};
+    let s = Scratch::new();
+    let old = codec_old_file();
+    let old_file = s.write("old", &old);
+    let old_dir = s.mkdir("old_dir");
+    s.write("old_dir/a", &old);
+    let mut news: Vec<(&str, PathBuf)> = vec![
+        ("edited", s.write("edited", edited(&old, 1))),
+        (
+            "other",
+            s.write("other", "something else entirely\n".repeat(40)),
+        ),
+        ("empty", s.write("empty", b"")),
+        ("prefix", s.write("prefix", &old[..old.len() / 2])),
+    ];
+    // A tree: one file per op (bsdiff or patch-from, literal, and a
+    // second delta against the same source).
+    s.write("new_dir/a", edited(&old, 2));
+    s.write("new_dir/b", "a new file\n".repeat(30));
+    s.write("new_dir/c", edited(&old[2000..], 3));
+    news.push(("tree", s.path("new_dir")));
+
+    let dir = fuzz_dir().join("corpus/codec_decoder");
+    fs_err::create_dir_all(&dir).unwrap();
+    // variant: codec in bits 0-1 (auto, literal, bsdiff, patch-from),
+    // bit 2 LZMA2 streams, bit 3 4 KiB hash blocks.
+    for (name, new) in &news {
+        let base = if *name == "tree" { &old_dir } else { &old_file };
+        for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8] {
+            if *name == "empty" && variant > 3 {
+                continue;
+            }
+            let package = deltapack_diff::fuzzing::encode(base, new, variant).unwrap();
+            // Two seeds for the structural check of a verify without base.
+            let structural = matches!((*name, variant), ("edited", 2) | ("tree", 6));
+            let input = codec_input_from_package(&package, structural).unwrap();
+            fs_err::write(dir.join(format!("seed-{name}-v{variant}")), input).unwrap();
+        }
+    }
+    for f in files(&dir) {
+        deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
+    }
+
+    // Round trips: [variant][flags][split u16 le][bytes].
+    let dir = fuzz_dir().join("corpus/codec_round_trip");
+    fs_err::create_dir_all(&dir).unwrap();
+    let text: Vec<u8> = old[..3000].to_vec();
+    let script: Vec<u8> = [
+        [0u8, 10, 0, 7],
+        [1, 200, 1, 12],
+        [2, 0, 4, 9],
+        [3, 100, 2, 20],
+        [1, 80, 11, 3],
+    ]
+    .concat();
+    let split = (text.len() as u16).to_le_bytes();
+    for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8] {
+        let edits = [&[variant, 1, split[0], split[1]][..], &text, &script].concat();
+        fs_err::write(dir.join(format!("seed-edits-v{variant}")), edits).unwrap();
+    }
+    let halves = [&[2u8, 0, split[0], split[1]][..], &text, &edited(&text, 4)].concat();
+    fs_err::write(dir.join("seed-halves-v2"), halves).unwrap();
+    for f in files(&dir) {
+        deltapack_apply::fuzzing::codec_round_trip(
+            &fs_err::read(&f).unwrap(),
+            deltapack_diff::fuzzing::encode,
+        );
+    }
 }

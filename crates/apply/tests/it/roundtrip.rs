@@ -43,6 +43,22 @@ fn single_file_edits() {
 }
 
 #[test]
+fn file_with_its_head_removed_round_trips_through_bsdiff() {
+    // Found by the codec_decoder fuzz target: a new file that starts with
+    // bytes from further into the old one made the encoder write an empty
+    // first control, which the applier rightly rejects.
+    let s = Scratch::new();
+    let base = noise(6, 300_000);
+    let old = s.write("old.bin", &base);
+    let new = s.write("new.bin", &base[1000..]);
+    let pkg = diff_with(Differ::new().zstd_ref_max(0), Some(&old), &new);
+    assert_eq!(ops(&pkg)[0].1, "bsdiff");
+    let out = s.path("out.bin");
+    apply(Some(&old), &pkg, &out).unwrap();
+    assert_eq!(fs_err::read(&out).unwrap(), base[1000..]);
+}
+
+#[test]
 fn single_file_edge_cases() {
     let s = Scratch::new();
     let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![

@@ -24,8 +24,9 @@ use scan::ScanParams;
 /// whatever the number of threads.
 const SCAN_CHUNK: usize = 1 << 20;
 
-/// Finds the blocks of a bsdiff patch from `old` to `new`. No block has an
-/// add or extra region longer than `max_run`.
+/// Finds the blocks of a bsdiff patch from `old` to `new`. No block is
+/// empty (the format requires every control to make progress), and none
+/// has an add or extra region longer than `max_run`.
 pub(crate) fn diff_blocks(
     old: &[u8],
     new: &[u8],
@@ -63,6 +64,10 @@ pub(crate) fn diff_blocks(
     let all: Vec<Block> = parts.into_iter().flatten().collect();
     let mut blocks = select::select(old, new, all, select::CostModel::default());
     select::reextend(old, new, &mut blocks);
+    // The scan emits an empty block when a match starts right where the
+    // last one ended (always when new starts with bytes from elsewhere in
+    // old), and re-extension can empty a leading literal block.
+    blocks.retain(|b| b.add_len + b.extra_len > 0);
     Ok(split_long(blocks, max_run))
 }
 
@@ -105,6 +110,7 @@ mod tests {
         let mut pos = 0;
         for b in blocks {
             assert_eq!(b.new_pos, pos);
+            assert!(b.add_len + b.extra_len > 0, "empty block {b:?}");
             assert!(b.old_pos + b.add_len <= old.len());
             pos += b.add_len + b.extra_len;
         }
@@ -131,6 +137,22 @@ mod tests {
         );
         let copied: usize = blocks.iter().map(|b| b.add_len).sum();
         assert!(copied > 90_000, "{copied}");
+    }
+
+    #[test]
+    fn no_empty_blocks_when_new_starts_elsewhere_in_old() {
+        // Found by the codec_decoder fuzz target: a new file starting with
+        // bytes from further into the old one (its head removed) gave an
+        // empty first control, which the format forbids.
+        let old: Vec<u8> = (0..300)
+            .flat_map(|i| format!("line {i}: the quick brown fox\n").into_bytes())
+            .collect();
+        let mut noisy = b"fresh start ".to_vec();
+        noisy.extend_from_slice(&old[150..]);
+        for new in [&old[150..], &old[5000..], &noisy[..]] {
+            let blocks = diff_blocks(&old, new, &crate::sa::Libsais, 1 << 20).unwrap();
+            check_cover(&old, new, &blocks);
+        }
     }
 
     #[test]
