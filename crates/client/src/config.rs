@@ -141,7 +141,7 @@ impl Config {
             .tempfile_in(dir)?;
         tmp.write_all(text.as_bytes())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+        tmp.persist(path).map_err(|e| Error::from(e.error))?;
         Ok(())
     }
 

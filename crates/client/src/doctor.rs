@@ -32,6 +32,9 @@ pub struct Check {
     pub advice: String,
 }
 
+/// How far the clock may lag the time floor before doctor warns.
+const CLOCK_SLACK: u64 = 3600;
+
 fn check(name: &'static str, level: Level, detail: String, advice: &str) -> Check {
     Check {
         name,
@@ -125,10 +128,22 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
             "remove .deltapack/state.json (it is rebuilt; the replay protection restarts)",
         )),
     }
+    // The clock against the latest time this install knows has passed. The
+    // floor includes the publisher's signed `issued` times, so a clock an
+    // hour or less behind it is ordinary skew between two machines.
+    let (clock, floor) = u.clock_and_floor();
+    if clock.saturating_add(CLOCK_SLACK) < floor {
+        out.push(check(
+            "clock",
+            Level::Warn,
+            format!("the system clock ({clock}) is behind the latest trusted time ({floor})"),
+            "fix the system clock; manifest expiry is checked against the later time. If that time itself is wrong (the clock once ran far ahead), set time_floor to 0 in .deltapack/state.json",
+        ));
+    }
     // Repository, key and the installed tree against the manifest.
     match u.verified_manifest() {
         Ok(m) => {
-            let days = m.expires.saturating_sub(deltapack_manifest::unix_now()) / 86_400;
+            let days = m.expires.saturating_sub(clock.max(floor)) / 86_400;
             out.push(check(
                 "repository",
                 if days < 3 { Level::Warn } else { Level::Ok },

@@ -154,6 +154,19 @@ fn symlink(_target: &Path, _link: &Path) -> Result<(), Error> {
     })
 }
 
+/// Replaces `path` with `bytes` atomically and durably: writes `tmp` (same
+/// directory), syncs it, renames it over `path`, syncs the directory. After
+/// a crash, `path` holds the old or the new bytes, never a torn mix; `tmp`
+/// may be left behind (recovery removes it).
+pub(crate) fn replace_file(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut f = fs_err::File::create(tmp)?;
+    std::io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs_err::rename(tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Syncs a directory so renames in it survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(unix)]

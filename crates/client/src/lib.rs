@@ -240,7 +240,39 @@ pub enum Error {
         /// Bytes free.
         available: u64,
     },
+    /// The disk filled up while writing (ENOSPC). The old version is
+    /// untouched; free space and retry.
+    #[error("disk full: {source}")]
+    DiskFull {
+        /// The failed operation (names the path).
+        #[source]
+        source: std::io::Error,
+    },
     /// A file-system error.
     #[error(transparent)]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Error::DiskFull { source: e }
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+impl Error {
+    /// Whether the package is at fault (it does not apply, is not the one
+    /// the manifest describes, or its bytes are wrong), as opposed to the
+    /// network, the disk or another updater. Only such failures count
+    /// towards skipping a version, and only they fall back to the full
+    /// bundle.
+    pub fn blames_package(&self) -> bool {
+        matches!(
+            self,
+            Error::Apply { .. } | Error::WrongPackage { .. } | Error::ArtifactHash { .. }
+        )
+    }
 }

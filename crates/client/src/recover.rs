@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::install::{Layout, sync_dir};
+use crate::install::{Layout, replace_file, sync_dir};
 use crate::state::{self, HistoryEntry};
 
 /// What an interrupted install was doing (the journal's content).
@@ -66,12 +66,7 @@ pub(crate) fn begin(l: &Layout, entry: &HistoryEntry) -> Result<(), Error> {
         path: journal_path(l),
         reason: e.to_string(),
     })?;
-    let tmp = l.meta().join("journal.json.tmp");
-    let mut f = fs_err::File::create(&tmp)?;
-    std::io::Write::write_all(&mut f, &bytes)?;
-    f.sync_all()?;
-    fs_err::rename(&tmp, journal_path(l))?;
-    sync_dir(&l.meta())
+    replace_file(&journal_path(l), &l.meta().join("journal.json.tmp"), &bytes)
 }
 
 /// Deletes the journal (after the switch and the record).

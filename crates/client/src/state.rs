@@ -5,6 +5,26 @@
 //! sync the directory). The history is append-only JSON lines, each synced
 //! after it is written; a torn last line (a crash mid-append) is skipped
 //! when reading, and every earlier line survives.
+//!
+//! The state also keeps a *time floor* ([`State::time_floor`]): the latest
+//! time this install knows has passed. Manifest expiry is checked against
+//! `max(clock, floor)`, so stepping the system clock back cannot make an
+//! expired (replayed or frozen) manifest valid again. The floor only ever
+//! rises, from two sources:
+//!
+//! - the clock reading at every manifest check, whatever the check's
+//!   outcome (a check that found the manifest expired still saw the time);
+//! - the `issued` time of a manifest, but only once it has been verified
+//!   under a trusted key and accepted (not a rollback). An attacker cannot
+//!   raise the floor with a forged far-future `issued`; the publisher can,
+//!   since it signs it, and that is accepted: a publisher that signs a
+//!   wrong time is trusted anyway.
+//!
+//! A floor pushed far ahead by a wrong local clock makes every manifest
+//! look expired until the publisher's manifests expire after it; an
+//! administrator can then reset the field in `state.json` (doctor reports a
+//! clock behind the floor). State files written before the field existed
+//! parse with a floor of 0.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -14,7 +34,7 @@ use deltapack_manifest::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::install::sync_dir;
+use crate::install::replace_file;
 
 /// Bound on the state file (it holds a handful of fields).
 const MAX_STATE: u64 = 1 << 20;
@@ -37,12 +57,22 @@ pub(crate) struct State {
     /// or apply; after [`MAX_FAILURES`] the version is not offered again
     /// (no update loop), until a newer one appears.
     pub(crate) failures: std::collections::BTreeMap<Version, u32>,
+    /// Latest time known to have passed (Unix seconds; 0 = none yet): the
+    /// highest clock reading at a check and the `issued` time of every
+    /// manifest accepted. Never lowered; see the module docs.
+    pub(crate) time_floor: u64,
 }
 
 /// Attempts after which a version whose package keeps failing is skipped.
 pub(crate) const MAX_FAILURES: u32 = 3;
 
 impl State {
+    /// The time to check manifest expiry against: the clock, unless it is
+    /// behind the floor (stepped back), then the floor.
+    pub(crate) fn trusted_now(&self, clock: u64) -> u64 {
+        clock.max(self.time_floor)
+    }
+
     /// Versions not to offer: rolled back from, or failing every time.
     pub(crate) fn refused_now(&self) -> BTreeSet<Version> {
         let mut r = self.refused.clone();
@@ -102,14 +132,9 @@ impl State {
             path: meta.join("state.json"),
             reason: e.to_string(),
         })?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state-")
-            .tempfile_in(meta)?;
-        tmp.write_all(&json)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(meta.join("state.json"))
-            .map_err(|e| Error::Io(e.error))?;
-        sync_dir(meta)
+        // Callers hold the install lock, so one temporary name is enough
+        // (recovery removes a left-over `.state-*`).
+        replace_file(&meta.join("state.json"), &meta.join(".state-new"), &json)
     }
 }
 

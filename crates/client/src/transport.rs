@@ -383,7 +383,7 @@ fn net_error(url: &str, e: &ureq::Error) -> Error {
 
 fn hash_ok(path: &Path, a: &Artifact) -> Result<bool, Error> {
     let (size, hash) = deltapack_tree::hash_file(path).map_err(|e| match e {
-        deltapack_tree::Error::Io(io) => Error::Io(io),
+        deltapack_tree::Error::Io(io) => Error::from(io),
         other => Error::Io(std::io::Error::other(other.to_string())),
     })?;
     Ok(size == a.size && deltapack_tree::hex(&hash) == a.blake3)

@@ -104,7 +104,9 @@ impl UpdaterBuilder {
         self
     }
 
-    /// The time to check manifest expiry against (tests; default: clock).
+    /// The clock reading to use (tests; default: the system clock). Expiry
+    /// is checked against the later of it and the install's persisted time
+    /// floor (see `state.rs`).
     pub fn now(mut self, t: u64) -> Self {
         self.now = Some(t);
         self
@@ -310,12 +312,14 @@ impl Updater {
         match file.try_lock() {
             Ok(()) => {
                 // The holder's pid, for the message another updater gets.
-                // The OS releases the lock when the process dies, whatever
-                // the file says.
+                // Best effort: the lock is the OS's (released when the
+                // process dies, whatever the file says), so a full disk
+                // here fails the update later, at a step that matters.
                 use std::io::{Seek, Write};
-                file.set_len(0)?;
-                file.seek(std::io::SeekFrom::Start(0))?;
-                write!(file, "{}", std::process::id())?;
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+                    .and_then(|_| write!(file, "{}", std::process::id()));
                 Ok(file)
             }
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -324,7 +328,11 @@ impl Updater {
                     .and_then(|s| s.trim().parse().ok());
                 Err(Error::Busy { pid })
             }
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+            Err(std::fs::TryLockError::Error(e)) => Err(std::io::Error::new(
+                e.kind(),
+                format!("locking {}: {e}", self.layout.meta().join("lock").display()),
+            )
+            .into()),
         }
     }
 
@@ -340,12 +348,23 @@ impl Updater {
     }
 
     /// Fetches and verifies the manifest, and refuses one older than the
-    /// last accepted.
+    /// last accepted. Expiry is checked against `max(clock, time floor)`;
+    /// the clock reading raises the floor whatever the outcome, and the
+    /// manifest's `issued` time raises it once the manifest is accepted
+    /// (see [`crate::state`]).
     fn manifest(&self, progress: &dyn Fn(Event)) -> Result<Manifest, Error> {
         progress(Event::Checking);
-        let m = self.verified_manifest()?;
+        let bytes = self.fetch_manifest()?;
         let _lock = self.lock()?;
-        let mut st = State::load(&self.layout.meta())?;
+        let meta = self.layout.meta();
+        let mut st = State::load(&meta)?;
+        let clock = self.now();
+        let now = st.trusted_now(clock);
+        if clock > st.time_floor {
+            st.time_floor = clock;
+            st.save(&meta)?;
+        }
+        let m = self.verify_manifest(&bytes, now)?;
         if m.sequence < st.last_sequence {
             return Err(Error::Rollback {
                 have: st.last_sequence,
@@ -353,8 +372,10 @@ impl Updater {
             });
         }
         st.last_sequence = m.sequence;
-        st.last_check = Some(self.now());
-        st.save(&self.layout.meta())?;
+        st.last_check = Some(clock);
+        // Signed by a trusted key: its issue time is the publisher's word.
+        st.time_floor = st.time_floor.max(m.issued);
+        st.save(&meta)?;
         Ok(m)
     }
 
@@ -508,10 +529,7 @@ impl Updater {
     /// Records a failed attempt at `u` when the package itself is at fault
     /// (not the network, the disk or another updater), and passes `e` on.
     fn failed(&self, u: &Update, e: Error) -> Error {
-        if matches!(
-            e,
-            Error::Apply { .. } | Error::WrongPackage { .. } | Error::ArtifactHash { .. }
-        ) {
+        if e.blames_package() {
             let record = || -> Result<(), Error> {
                 let mut st = State::load(&self.layout.meta())?;
                 *st.failures.entry(u.version.clone()).or_insert(0) += 1;
@@ -562,7 +580,7 @@ impl Updater {
                 bytes: d.bytes,
                 note: None,
             }),
-            Err(e) if !u.path.is_full() => {
+            Err(e) if !u.path.is_full() && e.blames_package() => {
                 let reason = e.to_string();
                 progress(Event::Fallback {
                     reason: reason.clone(),
@@ -636,9 +654,13 @@ impl Updater {
                 scratch.join(s.to.to_string())
             };
             let base_dir = s.from.as_ref().and(base.as_deref());
-            let apply_err = |source| Error::Apply {
-                package: s.artifact.path.clone(),
-                source,
+            // A local I/O failure (disk full, EIO) is not the package's.
+            let apply_err = |source| match source {
+                deltapack_apply::Error::Io(e) => Error::from(e),
+                source => Error::Apply {
+                    package: s.artifact.path.clone(),
+                    source,
+                },
             };
             let report = match file {
                 Some(file) => {
@@ -941,14 +963,32 @@ impl Updater {
         crate::doctor::diagnose(self, &self.layout)
     }
 
-    /// The manifest, verified, without touching the install's state.
+    /// The manifest, verified (expiry against the clock, or the persisted
+    /// time floor if the clock is behind it), without touching the
+    /// install's state.
     pub(crate) fn verified_manifest(&self) -> Result<Manifest, Error> {
-        let bytes = self
-            .transport
-            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)?;
+        let bytes = self.fetch_manifest()?;
+        let (clock, floor) = self.clock_and_floor();
+        self.verify_manifest(&bytes, clock.max(floor))
+    }
+
+    /// The clock and the persisted time floor, read-only (floor 0 if the
+    /// state file is absent or unreadable; doctor reports the latter on
+    /// its own).
+    pub(crate) fn clock_and_floor(&self) -> (u64, u64) {
+        let floor = State::load(&self.layout.meta()).map_or(0, |st| st.time_floor);
+        (self.now(), floor)
+    }
+
+    fn fetch_manifest(&self) -> Result<Vec<u8>, Error> {
+        self.transport
+            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)
+    }
+
+    fn verify_manifest(&self, bytes: &[u8], now: u64) -> Result<Manifest, Error> {
         Ok(Verifier::new(&self.keys)
-            .now(self.now())
-            .verify(&bytes)
+            .now(now)
+            .verify(bytes)
             .map_err(Error::Manifest)?
             .into_manifest())
     }

@@ -1,6 +1,7 @@
-//! ADVERSARIAL.md rows 1-10, 12 and 13: every bad package gets a specific
+//! ADVERSARIAL.md rows 1-13 and 32: every bad package gets a specific
 //! error, nothing appears at the output path, no staging is left, and the
-//! base is unchanged.
+//! base is unchanged (row 32 changes it on purpose, mid-apply); hostile
+//! modes are masked.
 
 use deltapack_apply::{Applier, Error};
 use deltapack_format::{DecodeError, Limits, Node, Op, STREAMS, Section, StreamId};
@@ -748,4 +749,328 @@ fn offsets_beyond_4_gib() {
     };
     apply(Some(&old), &pkg, &s.path("out")).unwrap();
     assert_eq!(fs_err::read(s.path("out")).unwrap(), target);
+}
+
+/// Exact permission bits of a path, special bits included.
+#[cfg(unix)]
+fn exact_mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Exact modes of every node under `root` (the root itself under "").
+#[cfg(unix)]
+fn exact_modes(root: &std::path::Path) -> std::collections::BTreeMap<String, u32> {
+    let mut out: std::collections::BTreeMap<String, u32> = snapshot(root)
+        .into_keys()
+        .map(|p| {
+            let m = exact_mode(&root.join(&p));
+            (p, m)
+        })
+        .collect();
+    out.insert(String::new(), exact_mode(root));
+    out
+}
+
+/// The mode a package header gives `path`.
+fn header_mode(h: &deltapack_format::Header, path: &str) -> u32 {
+    match &h
+        .entries
+        .iter()
+        .find(|e| e.path.as_str() == path)
+        .unwrap()
+        .node
+    {
+        Node::Dir { mode } => *mode,
+        Node::File(f) => f.mode,
+        Node::Symlink { .. } => panic!("{path} is a symlink"),
+    }
+}
+
+/// Row 11: setuid, setgid, sticky and world-writable modes in a new tree
+/// never reach the output. The scanner keeps permission bits only
+/// (`MODE_MASK`, 0o777), so the diff writes no special bit; the decoder
+/// refuses a header that claims one (`HostileMode`); and the applier masks
+/// what is left with 0o755, so nothing it writes is group- or
+/// world-writable.
+#[cfg(unix)]
+#[test]
+fn hostile_modes_are_masked() {
+    let s = Scratch::new();
+    s.write("old/bin/sgid", noise(40, 50_000));
+    s.write("old/bin/sticky", noise(41, 20_000));
+    // New: a setuid file (literal), a setgid edit of a base file (bsdiff),
+    // a sticky, world-writable file with the base's bytes (copy), a
+    // world-writable file, a sticky world-writable directory, a setgid
+    // directory, a world-writable directory.
+    s.write("new/bin/suid", noise(42, 10_000));
+    let mut edited = noise(40, 50_000);
+    edited[100] ^= 1;
+    s.write("new/bin/sgid", &edited);
+    s.write("new/bin/sticky", noise(41, 20_000));
+    s.write("new/open/world.txt", "anyone may write\n");
+    s.mkdir("new/tmp");
+    s.mkdir("new/shared");
+    let hostile = [
+        ("bin/suid", 0o4755),
+        ("bin/sgid", 0o2755),
+        ("bin/sticky", 0o1777),
+        ("open/world.txt", 0o666),
+        ("open", 0o777),
+        ("tmp", 0o1777),
+        ("shared", 0o2775),
+    ];
+    for (p, m) in hostile {
+        s.chmod(&format!("new/{p}"), m);
+        assert_eq!(exact_mode(&s.path(&format!("new/{p}"))), m, "{p}: chmod");
+    }
+    let (old, new) = (s.path("old"), s.path("new"));
+    let pkg = diff(&old, &new);
+    // The package carries permission bits only: the special bits are gone,
+    // world-write is still there (the applier's mask deals with it).
+    let h = split(&pkg).header;
+    for (p, m) in hostile {
+        assert_eq!(header_mode(&h, p), m & 0o777, "{p} in the header");
+    }
+    let ops: Vec<(&str, &str)> = ["bin/suid", "bin/sgid", "bin/sticky"]
+        .iter()
+        .map(|p| {
+            let Node::File(f) = &h
+                .entries
+                .iter()
+                .find(|e| e.path.as_str() == *p)
+                .unwrap()
+                .node
+            else {
+                panic!("{p}")
+            };
+            (*p, f.op.name())
+        })
+        .collect();
+    // New bytes, a patch against the base (whichever codec is smaller), a
+    // mode change of the base's bytes.
+    assert_eq!(ops[0], ("bin/suid", "literal"));
+    assert!(matches!(ops[1].1, "bsdiff" | "zstd-ref"), "{ops:?}");
+    assert_eq!(ops[2], ("bin/sticky", "copy"));
+    let want: std::collections::BTreeMap<String, u32> = [
+        ("", 0o755),
+        ("bin", 0o755),
+        ("bin/sgid", 0o755),
+        ("bin/sticky", 0o755),
+        ("bin/suid", 0o755),
+        ("open", 0o755),
+        ("open/world.txt", 0o644),
+        ("shared", 0o755),
+        ("tmp", 0o755),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.to_owned(), m))
+    .collect();
+    // Delta and full package alike.
+    let full = diff_with(deltapack_diff::Differ::new(), None, &new);
+    for (name, base, package) in [("delta", Some(&old), &pkg), ("full", None, &full)] {
+        let out = s.path(&format!("out-{name}"));
+        let report = apply(base.map(|b| b.as_path()), package, &out).unwrap();
+        assert_eq!(exact_modes(&out), want, "{name}");
+        // The round trip still verifies: same bytes, same tree identity.
+        assert_eq!(snapshot(&out), snapshot(&new), "{name}");
+        let id = deltapack_tree::Tree::scan(&out).unwrap().id();
+        assert_eq!(Some(id), report.target, "{name}");
+        assert_eq!(id, deltapack_tree::Tree::scan(&new).unwrap().id(), "{name}");
+        let v = Applier::new()
+            .verify(&package[..], base.map(|b| b.as_path()), &|_| {})
+            .unwrap();
+        assert!(v.full, "{name}");
+    }
+    // A header that claims the special bits itself (the package hash is
+    // recomputed by `seal`, so it is the decoder that refuses it).
+    let p = split(&pkg);
+    for (path, mode) in [("bin/suid", 0o4755), ("bin/sgid", 0o2755), ("tmp", 0o1777)] {
+        let mut h = p.header.clone();
+        let e = h
+            .entries
+            .iter_mut()
+            .find(|e| e.path.as_str() == path)
+            .unwrap();
+        match &mut e.node {
+            Node::Dir { mode: m } => *m = mode,
+            Node::File(f) => f.mode = mode,
+            Node::Symlink { .. } => unreachable!(),
+        }
+        match apply_fails(Some(&old), &seal(&h, &p.payload), &s.path("out-crafted")) {
+            Error::Decode(DecodeError::HostileMode { path: got, mode: m }) => {
+                assert_eq!((got.as_str(), m), (path, u64::from(mode)));
+            }
+            other => panic!("{path} {mode:#o}: {other:?}"),
+        }
+    }
+    // World-writable is within the format's bits: a header that claims
+    // 0o777 on a file and a directory applies, masked.
+    let mut h = p.header.clone();
+    for e in &mut h.entries {
+        match &mut e.node {
+            Node::File(f) if e.path.as_str() == "bin/suid" => f.mode = 0o777,
+            Node::Dir { mode } if e.path.as_str() == "shared" => *mode = 0o777,
+            _ => {}
+        }
+    }
+    let out = s.path("out-world");
+    apply(Some(&old), &seal(&h, &p.payload), &out).unwrap();
+    assert_eq!(exact_modes(&out), want);
+}
+
+/// A package reader that runs `action` once, just before it hands out
+/// byte `at` of the package (never a read that straddles it).
+struct MutateAt<'a> {
+    data: &'a [u8],
+    pos: usize,
+    at: usize,
+    action: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl std::io::Read for MutateAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.at
+            && let Some(f) = self.action.take()
+        {
+            f();
+        }
+        let end = if self.pos < self.at {
+            self.at
+        } else {
+            self.data.len()
+        };
+        let n = buf.len().min(end - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Whether an error is the one a case expects.
+type Expect = fn(&Error) -> bool;
+
+/// Overwrites bytes of a file in place (same size, same inode).
+fn overwrite(path: &std::path::Path, offset: u64, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = fs_err::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Row 32: a base file changes after the applier verified the base but
+/// before it is done reading it (the running app rewrites a file). The
+/// package reader flips base bytes when the applier asks for the first
+/// payload byte: the prologue and header have been read, the base has been
+/// scanned and hashed (a change before that is `BaseMismatch`), and no
+/// target byte has been produced. Each kind of base read catches it: a
+/// bsdiff source by the hash of the output block holding the changed
+/// byte, a copy source by the output's file hash, and a file carried over
+/// unchanged by re-hashing the copy (`BaseChanged`).
+#[test]
+fn base_changed_during_apply_is_caught() {
+    let s = Scratch::new();
+    let big = noise(50, 1 << 20);
+    // Substitutions only, so base offsets are target offsets.
+    let mut big_new = big.clone();
+    for i in (0..big_new.len()).step_by(4099) {
+        big_new[i] ^= 0x5a;
+    }
+    let kept = noise(51, 300_000);
+    let moved = noise(52, 200_000);
+    let files = [
+        ("big.bin", &big),
+        ("kept.bin", &kept),
+        ("moved.bin", &moved),
+    ];
+    let base = |name: &str| {
+        for (p, data) in files {
+            s.write(&format!("{name}/{p}"), data);
+        }
+        s.path(name)
+    };
+    let old = base("old");
+    s.write("new/big.bin", &big_new);
+    s.write("new/kept.bin", &kept);
+    s.write("new/renamed.bin", &moved);
+    // 64 KiB blocks; no patch-from, so base files are read while the
+    // payload streams in (patch-from reads its reference before).
+    let differ = deltapack_diff::Differ::new().block_log(16).zstd_ref_max(0);
+    let pkg = diff_with(differ, Some(&old), &s.path("new"));
+    let p = split(&pkg);
+    let payload_at = pkg.len() - p.payload.len();
+    let op = |path: &str| {
+        p.header.entries.iter().find_map(|e| match &e.node {
+            Node::File(f) if e.path.as_str() == path => Some((f.op.name(), f.blocks.len())),
+            _ => None,
+        })
+    };
+    assert_eq!(op("big.bin"), Some(("bsdiff", 16)));
+    // A copy has no block hashes: its bytes are checked by the file hash.
+    assert_eq!(op("renamed.bin"), Some(("copy", 0)));
+    assert_eq!(op("kept.bin"), None, "carried over");
+
+    // The reader itself changes nothing: with no mutation the apply works.
+    let b = base("base-untouched");
+    let reader = MutateAt {
+        data: &pkg,
+        pos: 0,
+        at: payload_at,
+        action: Some(Box::new(|| {})),
+    };
+    let out = s.path("out-untouched");
+    Applier::new()
+        .sync(false)
+        .apply(Some(&b), reader, &out, &|_| {})
+        .unwrap();
+    assert_eq!(snapshot(&out), snapshot(&s.path("new")));
+
+    // (base file, offset flipped, the error).
+    let cases: [(&str, u64, Expect); 3] = [
+        (
+            "big.bin",
+            600_000,
+            |e| matches!(e, Error::HashMismatch { path, block: Some(9) } if path == "big.bin"),
+        ),
+        (
+            "moved.bin",
+            70_000,
+            |e| matches!(e, Error::HashMismatch { path, block: None } if path == "renamed.bin"),
+        ),
+        (
+            "kept.bin",
+            123,
+            |e| matches!(e, Error::BaseChanged { path } if path == "kept.bin"),
+        ),
+    ];
+    for (file, offset, expected) in cases {
+        let name = format!("base-{file}");
+        let b = base(&name);
+        let before = snapshot(&b);
+        let target = b.join(file);
+        let original = fs_err::read(&target).unwrap();
+        let mut changed = original.clone();
+        changed[offset as usize] ^= 0xff;
+        let reader = MutateAt {
+            data: &pkg,
+            pos: 0,
+            at: payload_at,
+            action: Some(Box::new(|| {
+                overwrite(&target, offset, &[changed[offset as usize]]);
+            })),
+        };
+        let out = s.path(&format!("out-{file}"));
+        let err = Applier::new()
+            .sync(false)
+            .apply(Some(&b), reader, &out, &|_| {})
+            .unwrap_err();
+        assert!(expected(&err), "{file}: {err:?}");
+        assert!(fs_err::symlink_metadata(&out).is_err(), "{file}: output");
+        let out_name = format!("out-{file}");
+        assert_eq!(debris(&s.path(""), &out_name), Vec::<String>::new());
+        // The base is as it was, apart from the deliberate change.
+        assert_eq!(fs_err::read(&target).unwrap(), changed, "{file}");
+        fs_err::write(&target, &original).unwrap();
+        assert_eq!(snapshot(&b), before, "{file}");
+    }
 }

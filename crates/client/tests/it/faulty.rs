@@ -27,6 +27,13 @@ enum Fault {
     HtmlPage,
     /// Send a third of the body, then hold the connection open (once).
     Stall,
+    /// Send this many body bytes, then reset the connection (RST, once).
+    ResetAfter(usize),
+    /// Declare a Content-Length of half the file, send all of it (always).
+    ShortLength,
+    /// Declare a Content-Length 4 KiB over the file, send the file and
+    /// close (always).
+    LongLength,
 }
 
 struct Faulty {
@@ -117,6 +124,16 @@ fn serve(root: PathBuf) -> Faulty {
                     );
                 }
             }
+            // The lies change only the Content-Length header.
+            let lie = match fault {
+                Fault::ShortLength => Some(body.len() / 2),
+                Fault::LongLength => Some(body.len() + 4096),
+                _ => None,
+            };
+            if let Some(n) = lie {
+                let cut = head.find("Content-Length:").unwrap();
+                head = format!("{}Content-Length: {n}\r\n", &head[..cut]);
+            }
             if fault == Fault::TooMuch {
                 body.extend_from_slice(&[0u8; 4096]);
                 head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
@@ -130,6 +147,14 @@ fn serve(root: PathBuf) -> Faulty {
                     std::thread::sleep(std::time::Duration::from_secs(3));
                     drop(s);
                 });
+                continue;
+            }
+            if let Fault::ResetAfter(n) = fault {
+                let _ = s.write_all(&body[..n.min(body.len())]);
+                *f.lock().unwrap() = Fault::None;
+                let sock = socket2::Socket::from(s);
+                let _ = sock.set_linger(Some(std::time::Duration::ZERO));
+                drop(sock);
                 continue;
             }
             if let Fault::DropAfter(n) = fault {
@@ -217,6 +242,35 @@ fn network_faults_never_install_unverified_bytes() {
         u.download(&up, &|_| {}),
         Err(Error::TooLarge { .. })
     ));
+
+    // A reset mid-body: the retry resumes where the bytes stopped.
+    clear();
+    f.ranges.lock().unwrap().clear();
+    *f.fault.lock().unwrap() = Fault::ResetAfter(size / 4);
+    u.download(&up, &|_| {}).unwrap();
+    let ranges = f.ranges.lock().unwrap().clone();
+    assert_eq!(ranges.len(), 1, "one resume: {ranges:?}");
+
+    // Content-Length lies, every time. Short: each answer is a true
+    // prefix of what was asked, so the client resumes until it has every
+    // byte or runs out of retries. Long: the connection ends at the real
+    // end. Either way, what it keeps is verified.
+    for lie in [Fault::ShortLength, Fault::LongLength] {
+        clear();
+        *f.fault.lock().unwrap() = lie;
+        match u.download(&up, &|_| {}) {
+            Ok(_) => {
+                let kept = dl.join(format!("{}.dpk", up.path.steps[0].artifact.blake3));
+                assert_eq!(fs_err::read(kept).unwrap(), bytes, "{lie:?}");
+            }
+            Err(e) => assert!(matches!(e, Error::Network { .. }), "{lie:?}: {e:?}"),
+        }
+    }
+    assert_eq!(
+        current_digest(&root),
+        manifest_digest(&r, "1.0.0"),
+        "nothing installed"
+    );
 
     // An HTML error page with 200: caught by the size/hash check.
     clear();

@@ -5,6 +5,7 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod clock;
 mod config;
 mod faulty;
 mod fixture;
