@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use deltapack_format::{Op, StreamId};
+use deltapack_format::{Op, StreamId, reloc};
 
 use crate::Error;
 use crate::base::BaseFile;
@@ -51,6 +51,7 @@ pub(crate) fn rebuild<R: Read>(
         Op::ZstdRef { .. } => whole(s, StreamId::Ref, sink),
         Op::Copy { source: i } => copy(&mut source(i)?, sink),
         Op::Bsdiff { source: i } => bsdiff(s, &mut source(i)?, sink, path),
+        Op::BsdiffX86 { source: i } => bsdiff_x86(s, &mut source(i)?, sink, path),
         _ => Err(Error::Conflict {
             what: format!("unsupported operation for {path:?}"),
         }),
@@ -118,40 +119,13 @@ pub(crate) fn bsdiff<R: Read>(
     let mut runs = ZeroRuns::default();
     let mut diff = vec![0u8; PIECE];
     while out_pos < size {
-        let (add, extra, delta) = {
-            let (d, p) = s.d(StreamId::Ctrl);
-            (d.varint(p)?, d.varint(p)?, d.svarint(p)?)
-        };
-        let step = add
-            .checked_add(extra)
-            .filter(|&n| n > 0 && n <= size - out_pos);
-        if step.is_none() {
-            return Err(corrupt(format!(
-                "control (add {add}, extra {extra}) at output byte {out_pos} overruns the {size}-byte file"
-            )));
-        }
-        if add > 0 {
-            offset = offset
-                .checked_add(delta)
-                .ok_or_else(|| corrupt(format!("seek overflow at output byte {out_pos}")))?;
-            let old_pos = (out_pos as i64)
-                .checked_add(offset)
-                .filter(|&p| p >= 0)
-                .map(|p| p as u64);
-            let old_pos = match old_pos {
-                Some(p) if p.checked_add(add).is_some_and(|e| e <= old_size) => p,
-                _ => {
-                    return Err(corrupt(format!(
-                        "reads {add} bytes at base offset {} of a {old_size}-byte file",
-                        out_pos as i128 + offset as i128
-                    )));
-                }
-            };
+        let c = next_control(s, size, out_pos, &mut offset, old_size, &corrupt)?;
+        if c.add > 0 {
             let mut done = 0u64;
-            while done < add {
-                let want = (add - done).min(PIECE as u64) as usize;
+            while done < c.add {
+                let want = (c.add - done).min(PIECE as u64) as usize;
                 let n = {
-                    let old = base.at(old_pos + done, want)?;
+                    let old = base.at(c.old_pos + done, want)?;
                     let n = old.len();
                     diff[..n].copy_from_slice(old);
                     n
@@ -161,15 +135,181 @@ pub(crate) fn bsdiff<R: Read>(
                 done += n as u64;
             }
         }
-        let mut done = 0u64;
-        while done < extra {
-            let want = (extra - done).min(PIECE as u64) as usize;
-            let (d, p) = s.d(StreamId::Extra);
-            let chunk = d.chunk(p, want)?;
-            done += chunk.len() as u64;
-            sink.write(chunk)?;
+        copy_extra(s, c.extra, sink)?;
+        out_pos += c.add + c.extra;
+    }
+    if runs.excess != 0 {
+        return Err(corrupt(
+            "a zero run continues past the end of the file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One bsdiff control, checked: `add` old bytes at `old_pos` plus
+/// difference bytes, then `extra` literal bytes.
+#[derive(Debug, Clone, Copy)]
+struct Control {
+    add: u64,
+    extra: u64,
+    old_pos: u64,
+}
+
+/// Reads and checks the next control (FORMAT.md §6.1).
+fn next_control<R: Read>(
+    s: &mut Streams<'_, R>,
+    size: u64,
+    out_pos: u64,
+    offset: &mut i64,
+    old_size: u64,
+    corrupt: &dyn Fn(String) -> Error,
+) -> Result<Control, Error> {
+    let (add, extra, delta) = {
+        let (d, p) = s.d(StreamId::Ctrl);
+        (d.varint(p)?, d.varint(p)?, d.svarint(p)?)
+    };
+    let step = add
+        .checked_add(extra)
+        .filter(|&n| n > 0 && n <= size - out_pos);
+    if step.is_none() {
+        return Err(corrupt(format!(
+            "control (add {add}, extra {extra}) at output byte {out_pos} overruns the {size}-byte file"
+        )));
+    }
+    if add == 0 {
+        return Ok(Control {
+            add,
+            extra,
+            old_pos: 0,
+        });
+    }
+    *offset = offset
+        .checked_add(delta)
+        .ok_or_else(|| corrupt(format!("seek overflow at output byte {out_pos}")))?;
+    let old_pos = (out_pos as i64)
+        .checked_add(*offset)
+        .filter(|&p| p >= 0)
+        .map(|p| p as u64);
+    match old_pos {
+        Some(p) if p.checked_add(add).is_some_and(|e| e <= old_size) => Ok(Control {
+            add,
+            extra,
+            old_pos: p,
+        }),
+        _ => Err(corrupt(format!(
+            "reads {add} bytes at base offset {} of a {old_size}-byte file",
+            out_pos as i128 + *offset as i128
+        ))),
+    }
+}
+
+/// Writes the next `extra` bytes of the extra stream.
+fn copy_extra<R: Read>(
+    s: &mut Streams<'_, R>,
+    extra: u64,
+    sink: &mut FileSink<'_>,
+) -> Result<(), Error> {
+    let mut done = 0u64;
+    while done < extra {
+        let want = (extra - done).min(PIECE as u64) as usize;
+        let (d, p) = s.d(StreamId::Extra);
+        let chunk = d.chunk(p, want)?;
+        done += chunk.len() as u64;
+        sink.write(chunk)?;
+    }
+    Ok(())
+}
+
+/// A bsdiff patch whose old bytes are relocated first (FORMAT.md §6.3):
+/// the ctrl stream starts with the old file's code ranges, and all of the
+/// file's controls are read before the first byte is written, since a
+/// branch may target code that a later control moves.
+///
+/// Memory: at most [`reloc::MAX_CONTROLS`] controls (6 MiB with
+/// their equivalences) plus one add region of at most
+/// [`reloc::MAX_REGION`] bytes.
+pub(crate) fn bsdiff_x86<R: Read>(
+    s: &mut Streams<'_, R>,
+    base: &mut BaseFile,
+    sink: &mut FileSink<'_>,
+    path: &str,
+) -> Result<(), Error> {
+    let corrupt = |what: String| Error::CorruptPatch {
+        path: path.to_owned(),
+        codec: "bsdiff-x86",
+        what,
+    };
+    let size = sink.remaining();
+    let old_size = base.size();
+    let ranges = {
+        let (d, p) = s.d(StreamId::Ctrl);
+        let n = d.varint(p)?;
+        if n > reloc::MAX_RANGES as u64 {
+            return Err(corrupt(format!(
+                "{n} code ranges, at most {}",
+                reloc::MAX_RANGES
+            )));
         }
-        out_pos += add + extra;
+        let mut ranges = Vec::with_capacity(n as usize);
+        let mut prev = 0u64;
+        for _ in 0..n {
+            let (gap, len) = (d.varint(p)?, d.varint(p)?);
+            let start = prev.checked_add(gap);
+            let end = start.and_then(|a| a.checked_add(len));
+            let (Some(a), Some(b)) = (start, end) else {
+                return Err(corrupt("a code range overflows".into()));
+            };
+            ranges.push((a, b));
+            prev = b;
+        }
+        reloc::check_ranges(&ranges, old_size).map_err(corrupt)?;
+        ranges
+    };
+    let mut controls = Vec::new();
+    let mut eqs = Vec::new();
+    let (mut out_pos, mut offset) = (0u64, 0i64);
+    while out_pos < size {
+        if controls.len() == reloc::MAX_CONTROLS {
+            return Err(corrupt(format!(
+                "more than {} controls",
+                reloc::MAX_CONTROLS
+            )));
+        }
+        let c = next_control(s, size, out_pos, &mut offset, old_size, &corrupt)?;
+        if c.add > reloc::MAX_REGION || c.extra > reloc::MAX_REGION {
+            return Err(corrupt(format!(
+                "a region at output byte {out_pos} is longer than {} bytes",
+                reloc::MAX_REGION
+            )));
+        }
+        if c.add > 0 {
+            eqs.push(reloc::Equivalence {
+                old_pos: c.old_pos,
+                new_pos: out_pos,
+                len: c.add,
+            });
+        }
+        controls.push(c);
+        out_pos += c.add + c.extra;
+    }
+    let relocator = reloc::Relocator::new(ranges, eqs);
+    let mut runs = ZeroRuns::default();
+    let mut buf = Vec::new();
+    out_pos = 0;
+    for c in controls {
+        if c.add > 0 {
+            buf.clear();
+            while (buf.len() as u64) < c.add {
+                let want = (c.add - buf.len() as u64).min(PIECE as u64) as usize;
+                let old = base.at(c.old_pos + buf.len() as u64, want)?;
+                buf.extend_from_slice(old);
+            }
+            relocator.predict(&mut buf, c.old_pos, out_pos);
+            apply_diff(s, &mut runs, &mut buf)?;
+            sink.write(&buf)?;
+        }
+        copy_extra(s, c.extra, sink)?;
+        out_pos += c.add + c.extra;
     }
     if runs.excess != 0 {
         return Err(corrupt(

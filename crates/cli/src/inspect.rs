@@ -33,6 +33,7 @@ fn op_json(h: &Header, op: &Op) -> Value {
         Op::Literal => json!({"op": "literal"}),
         Op::Bsdiff { source } => json!({"op": "bsdiff", "source": src(*source)}),
         Op::ZstdRef { source } => json!({"op": "zstd-ref", "source": src(*source)}),
+        Op::BsdiffX86 { source } => json!({"op": "bsdiff-x86", "source": src(*source)}),
         _ => json!({"op": "unknown"}),
     }
 }
@@ -147,7 +148,10 @@ pub(crate) fn inspect(patch: &Path, json_out: bool) -> Result<()> {
             Node::Symlink { target } => out!("  l {} -> {target}", e.path),
             Node::File(f) => {
                 let how = match f.op {
-                    Op::Copy { source } | Op::Bsdiff { source } | Op::ZstdRef { source } => {
+                    Op::Copy { source }
+                    | Op::Bsdiff { source }
+                    | Op::ZstdRef { source }
+                    | Op::BsdiffX86 { source } => {
                         format!("{} from {}", f.op.name(), h.sources[source as usize].path)
                     }
                     _ => f.op.name().to_owned(),

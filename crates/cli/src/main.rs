@@ -264,6 +264,10 @@ struct DiffOpts {
     /// Version of NEW to record.
     #[arg(long, default_value = "")]
     to_version: String,
+    /// Generic codecs only: no executable-aware `bsdiff-x86` (for readers
+    /// older than it, or to compare).
+    #[arg(long)]
+    no_exe: bool,
 }
 
 fn main() {
@@ -384,7 +388,8 @@ fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<(
         .level(o.level)
         .platform(o.platform.clone())
         .from_version(o.from_version.clone())
-        .to_version(o.to_version.clone());
+        .to_version(o.to_version.clone())
+        .executables(!o.no_exe);
     if let Some(t) = o.threads {
         d = d.threads(t);
     }

@@ -156,3 +156,25 @@ fn closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn executables_get_the_relocating_codec_unless_told_not_to() {
+    let t = tempfile::tempdir().unwrap();
+    let exe = |v: u32| example(1).join(format!("../../exe/callgraph-v{v}"));
+    for (flag, op) in [(None, "bsdiff-x86"), (Some("--no-exe"), "bsdiff")] {
+        let pkg = t.path().join(format!("{op}.dpk"));
+        let mut c = bin();
+        c.arg("diff")
+            .args(flag)
+            .arg(exe(1))
+            .arg(exe(2))
+            .arg("-o")
+            .arg(&pkg);
+        ok(&mut c);
+        let json = ok(bin().arg("inspect").arg("--json").arg(&pkg));
+        assert!(json.contains(&format!("\"op\": \"{op}\"")), "{json}");
+        let out = t.path().join(format!("{op}.out"));
+        ok(bin().arg("apply").arg(exe(1)).arg(&pkg).arg("-o").arg(&out));
+        assert_eq!(fs_err::read(&out).unwrap(), fs_err::read(exe(2)).unwrap());
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use deltapack_format::{Hash8, RelPath};
+use deltapack_format::{Hash8, RelPath, reloc};
 
 use crate::bsdiff::{self, Block};
 use crate::input::Input;
@@ -16,10 +16,12 @@ use crate::{Error, Settings};
 pub(crate) enum Encoding {
     Copy(RelPath),
     Literal,
+    /// bsdiff; with `reloc` (the old file's code ranges), `bsdiff-x86`.
     Bsdiff {
         source: RelPath,
         old: Input,
         blocks: Vec<Block>,
+        reloc: Option<Vec<(u64, u64)>>,
     },
     /// Patch-from in the shared ref stream; `blocks` is the bsdiff fallback
     /// for when the ref stream is full.
@@ -37,6 +39,8 @@ pub(crate) enum ForceCodec {
     Literal,
     Bsdiff,
     ZstdRef,
+    /// `bsdiff-x86` with the whole old file as one code range.
+    BsdiffX86,
 }
 
 /// A target file ready to be written into the package.
@@ -110,22 +114,28 @@ fn block_hashes(data: &[u8], block_log: u8) -> (blake3::Hash, Vec<Hash8>) {
 /// estimates: in the package every stream is one shared frame.
 const FRAME_OVERHEAD: usize = 9;
 
-/// Tries bsdiff, zstd patch-from (when both files are small enough for the
-/// applier to hold) and storing, and keeps the smallest. Sizes are
-/// estimated with standalone zstd frames, minus their fixed overhead.
+/// Tries bsdiff (relocating branches when the old file is x86-64 code),
+/// zstd patch-from (when both files are small enough for the applier to
+/// hold) and storing, and keeps the smallest. Sizes are estimated with
+/// standalone zstd frames, minus their fixed overhead.
 fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encoding, Error> {
     if s.force == Some(ForceCodec::Literal) {
         return Ok(Encoding::Literal);
     }
     let blocks = bsdiff::diff_blocks(&old, new, s.sorter(), SEGMENT as usize)?;
+    let bsdiff = |old, blocks, reloc| Encoding::Bsdiff {
+        source: src.clone(),
+        old,
+        blocks,
+        reloc,
+    };
     match s.force {
-        Some(ForceCodec::Bsdiff) => {
-            return Ok(Encoding::Bsdiff {
-                source: src.clone(),
-                old,
-                blocks,
-            });
+        Some(ForceCodec::Bsdiff) => return Ok(bsdiff(old, blocks, None)),
+        Some(ForceCodec::BsdiffX86) if relocatable(&blocks) && !old.is_empty() => {
+            let whole = vec![(0, old.len() as u64)];
+            return Ok(bsdiff(old, blocks, Some(whole)));
         }
+        Some(ForceCodec::BsdiffX86) => return Ok(bsdiff(old, blocks, None)),
         // The package writer still falls back to bsdiff past the ref budget.
         Some(ForceCodec::ZstdRef) => {
             return Ok(Encoding::ZstdRef {
@@ -136,19 +146,6 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
         }
         Some(ForceCodec::Literal) | None => {}
     }
-    let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
-    // A large file that bsdiff mostly matches needs no estimates: storing
-    // it whole cannot win, and patch-from is not allowed.
-    let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
-    if !ref_eligible && extra < new.len() / 2 {
-        return Ok(Encoding::Bsdiff {
-            source: src.clone(),
-            old,
-            blocks,
-        });
-    }
-    let mut scratch = RawStreams::default();
-    scratch.push_bsdiff(&old, new, &blocks, false);
     let level = if new.len() <= 1 << 20 { 19 } else { 3 };
     let est = |d: &[u8]| -> Result<usize, Error> {
         if d.is_empty() {
@@ -161,11 +158,36 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
                 cause: e,
             })
     };
-    let bsdiff_size = scratch
-        .bufs
-        .iter()
-        .map(|b| est(b))
-        .sum::<Result<usize, Error>>()?;
+    let est_bsdiff = |reloc: Option<&[(u64, u64)]>| -> Result<usize, Error> {
+        let mut scratch = RawStreams::default();
+        scratch.push_bsdiff(&old, new, &blocks, false, reloc);
+        scratch.bufs.iter().map(|b| est(b)).sum()
+    };
+    let code = if s.executables && relocatable(&blocks) {
+        crate::exe::x86_64_code_ranges(&old)
+    } else {
+        None
+    };
+    // Plain or relocating bsdiff, whichever is smaller.
+    let plain = est_bsdiff(None)?;
+    let (bsdiff_size, reloc) = match code {
+        Some(ranges) => {
+            let x86 = est_bsdiff(Some(&ranges))?;
+            if x86 < plain {
+                (x86, Some(ranges))
+            } else {
+                (plain, None)
+            }
+        }
+        None => (plain, None),
+    };
+    let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
+    // A large file that bsdiff mostly matches needs no more estimates:
+    // storing it whole cannot win, and patch-from is not allowed.
+    let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
+    if !ref_eligible && extra < new.len() / 2 {
+        return Ok(bsdiff(old, blocks, reloc));
+    }
     let literal_size = est(new)?;
     let ref_size = if ref_eligible {
         zstd_ref(&old, new, s.zstd_ref_level)?
@@ -183,12 +205,17 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
             blocks,
         }
     } else {
-        Encoding::Bsdiff {
-            source: src.clone(),
-            old,
-            blocks,
-        }
+        bsdiff(old, blocks, reloc)
     })
+}
+
+/// Whether the applier can hold every control of this patch and each of
+/// its regions (the `bsdiff-x86` bounds).
+fn relocatable(blocks: &[Block]) -> bool {
+    blocks.len() <= reloc::MAX_CONTROLS
+        && blocks.iter().all(|b| {
+            b.add_len as u64 <= reloc::MAX_REGION && b.extra_len as u64 <= reloc::MAX_REGION
+        })
 }
 
 /// A zstd frame of `new` compressed with `old` as reference prefix and

@@ -21,6 +21,7 @@
 mod bsdiff;
 mod compress;
 mod encode;
+mod exe;
 pub mod fuzzing;
 mod input;
 mod package;
@@ -143,6 +144,8 @@ pub(crate) struct Settings {
     pub(crate) zstd_ref_level: i32,
     /// A codec to use instead of the smallest (set by [`fuzzing`] only).
     pub(crate) force: Option<encode::ForceCodec>,
+    /// Whether to try the executable-aware codec (`bsdiff-x86`).
+    pub(crate) executables: bool,
 }
 
 impl Settings {
@@ -200,6 +203,7 @@ impl Differ {
                 zstd_ref_max: 4 << 20,
                 zstd_ref_level: 19,
                 force: None,
+                executables: true,
             },
             threads: None,
         }
@@ -208,6 +212,15 @@ impl Differ {
     /// Compression level, 1 (fastest) to 9 (smallest).
     pub fn level(mut self, level: u8) -> Self {
         self.settings.level = level;
+        self
+    }
+
+    /// Whether to try the executable-aware codec on x86-64 ELF, PE and
+    /// Mach-O files (default: yes; it is kept only where it is smaller).
+    /// Off, packages use the generic codecs only, which readers from
+    /// before op 4 (FORMAT.md §6.3) can apply.
+    pub fn executables(mut self, on: bool) -> Self {
+        self.settings.executables = on;
         self
     }
 

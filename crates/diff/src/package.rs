@@ -64,6 +64,7 @@ fn admit_ref_files(files: &mut [Option<EncodedFile>], budget: u64) {
                 source,
                 old,
                 blocks,
+                reloc: None,
             };
         }
     }
@@ -142,10 +143,13 @@ pub(crate) fn write(parts: Parts<'_>, s: &Settings) -> Result<Package, Error> {
                         source,
                         old,
                         blocks,
+                        reloc,
                     } => {
-                        raw.push_bsdiff(old, &f.new, blocks, true);
-                        Op::Bsdiff {
-                            source: src(source)?,
+                        raw.push_bsdiff(old, &f.new, blocks, true, reloc.as_deref());
+                        let source = src(source)?;
+                        match reloc {
+                            Some(_) => Op::BsdiffX86 { source },
+                            None => Op::Bsdiff { source },
                         }
                     }
                     Encoding::ZstdRef { source, old, .. } => {

@@ -8,7 +8,7 @@
 //! streams it is not reading yet.
 
 use deltapack_format::reader::{put_varint, zigzag};
-use deltapack_format::{STREAMS, StreamId};
+use deltapack_format::{STREAMS, StreamId, reloc};
 
 use crate::bsdiff::{Block, rle};
 
@@ -53,29 +53,66 @@ impl RawStreams {
     }
 
     /// Appends a bsdiff patch. With `cuts`, cuts may fall between blocks.
-    pub(crate) fn push_bsdiff(&mut self, old: &[u8], new: &[u8], blocks: &[Block], cuts: bool) {
+    /// With `reloc` (the old file's code ranges), it is a `bsdiff-x86`
+    /// patch (FORMAT.md §6.3): the ranges and every control go first, all
+    /// in the file's first segment (the applier reads them all before it
+    /// writes), and the difference bytes are taken against old bytes with
+    /// their branches relocated.
+    pub(crate) fn push_bsdiff(
+        &mut self,
+        old: &[u8],
+        new: &[u8],
+        blocks: &[Block],
+        cuts: bool,
+        reloc: Option<&[(u64, u64)]>,
+    ) {
         let mut diff: Vec<u8> = Vec::new();
+        let relocator = reloc.map(|ranges| {
+            let ctrl = &mut self.bufs[StreamId::Ctrl.index()];
+            put_varint(ctrl, ranges.len() as u64);
+            let mut prev = 0;
+            for &(a, b) in ranges {
+                put_varint(ctrl, a - prev);
+                put_varint(ctrl, b - a);
+                prev = b;
+            }
+            let mut offset = 0;
+            for b in blocks {
+                put_control(ctrl, b, &mut offset);
+            }
+            let eqs = blocks
+                .iter()
+                .map(|b| reloc::Equivalence {
+                    old_pos: b.old_pos as u64,
+                    new_pos: b.new_pos as u64,
+                    len: b.add_len as u64,
+                })
+                .collect();
+            reloc::Relocator::new(ranges.to_vec(), eqs)
+        });
         let mut last_offset: i64 = 0;
+        let mut buf = Vec::new();
         // Cuts inside this file: offsets of ctrl and extra, and the position
         // in this file's difference bytes.
         let mut pending: Vec<(usize, usize, usize)> = Vec::new();
         for b in blocks {
-            let ctrl = &mut self.bufs[StreamId::Ctrl.index()];
-            put_varint(ctrl, b.add_len as u64);
-            put_varint(ctrl, b.extra_len as u64);
-            let delta = if b.add_len == 0 {
-                0
-            } else {
-                let offset = b.old_pos as i64 - b.new_pos as i64;
-                let d = offset - last_offset;
-                last_offset = offset;
-                d
+            let old_bytes = &old[b.old_pos..b.old_pos + b.add_len];
+            let old_bytes = match &relocator {
+                Some(r) => {
+                    buf.clear();
+                    buf.extend_from_slice(old_bytes);
+                    r.predict(&mut buf, b.old_pos as u64, b.new_pos as u64);
+                    &buf[..]
+                }
+                None => {
+                    put_control(&mut self.bufs[StreamId::Ctrl.index()], b, &mut last_offset);
+                    old_bytes
+                }
             };
-            put_varint(ctrl, zigzag(delta));
             diff.extend(
                 new[b.new_pos..b.new_pos + b.add_len]
                     .iter()
-                    .zip(&old[b.old_pos..b.old_pos + b.add_len])
+                    .zip(old_bytes)
                     .map(|(n, o)| n.wrapping_sub(*o)),
             );
             let e = b.new_pos + b.add_len;
@@ -99,4 +136,19 @@ impl RawStreams {
             }
         }
     }
+}
+
+/// Appends one control triple; `last_offset` is the alignment so far.
+fn put_control(ctrl: &mut Vec<u8>, b: &Block, last_offset: &mut i64) {
+    put_varint(ctrl, b.add_len as u64);
+    put_varint(ctrl, b.extra_len as u64);
+    let delta = if b.add_len == 0 {
+        0
+    } else {
+        let offset = b.old_pos as i64 - b.new_pos as i64;
+        let d = offset - *last_offset;
+        *last_offset = offset;
+        d
+    };
+    put_varint(ctrl, zigzag(delta));
 }

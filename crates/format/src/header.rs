@@ -75,13 +75,23 @@ pub enum Op {
         /// Index into [`Header::sources`].
         source: u32,
     },
+    /// bsdiff-family patch whose old bytes are first corrected for moved
+    /// x86-64 code: branch targets are relocated through the patch's own
+    /// equivalences (see [`crate::reloc`]).
+    BsdiffX86 {
+        /// Index into [`Header::sources`].
+        source: u32,
+    },
 }
 
 impl Op {
     /// The base file the op reads, if any.
     pub fn source(&self) -> Option<u32> {
         match *self {
-            Op::Copy { source } | Op::Bsdiff { source } | Op::ZstdRef { source } => Some(source),
+            Op::Copy { source }
+            | Op::Bsdiff { source }
+            | Op::ZstdRef { source }
+            | Op::BsdiffX86 { source } => Some(source),
             Op::Literal => None,
         }
     }
@@ -93,6 +103,7 @@ impl Op {
             Op::Literal => "literal",
             Op::Bsdiff { .. } => "bsdiff",
             Op::ZstdRef { .. } => "zstd-ref",
+            Op::BsdiffX86 { .. } => "bsdiff-x86",
         }
     }
 }
@@ -282,6 +293,7 @@ impl Header {
                 Op::Literal => 1,
                 Op::Bsdiff { .. } => 2,
                 Op::ZstdRef { .. } => 3,
+                Op::BsdiffX86 { .. } => 4,
             });
         }
         for f in files() {
@@ -454,7 +466,7 @@ impl Header {
         for _ in 0..nfiles {
             let at = r.offset();
             let o = r.u8()?;
-            if o > 3 {
+            if o > 4 {
                 return Err(unknown("operation", u64::from(o), at));
             }
             ops.push(o);
@@ -478,7 +490,8 @@ impl Header {
                 0 => Op::Copy { source: src()? },
                 1 => Op::Literal,
                 2 => Op::Bsdiff { source: src()? },
-                _ => Op::ZstdRef { source: src()? },
+                3 => Op::ZstdRef { source: src()? },
+                _ => Op::BsdiffX86 { source: src()? },
             });
         }
         let mut sizes = Vec::with_capacity(nfiles);

@@ -29,6 +29,7 @@ mod header;
 mod limits;
 mod prologue;
 pub mod reader;
+pub mod reloc;
 mod relpath;
 mod stream;
 

@@ -7,10 +7,14 @@ use deltapack_diff::Differ;
 
 use crate::harness::*;
 
-fn compat(name: &str) -> PathBuf {
+fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/compat")
-        .join(name)
+        .join("../../testdata")
+        .join(rel)
+}
+
+fn compat(name: &str) -> PathBuf {
+    testdata("compat").join(name)
 }
 
 fn fixtures() -> Vec<(&'static str, Option<PathBuf>, PathBuf)> {
@@ -21,6 +25,12 @@ fn fixtures() -> Vec<(&'static str, Option<PathBuf>, PathBuf)> {
             "v1-file-delta.dpk",
             Some(example(1).join("bin/sample-app")),
             example(2).join("bin/sample-app"),
+        ),
+        // Op 4 (bsdiff-x86), added within format 1.
+        (
+            "v1-x86-delta.dpk",
+            Some(testdata("exe/callgraph-v1")),
+            testdata("exe/callgraph-v2"),
         ),
     ]
 }
@@ -36,12 +46,16 @@ fn format_version_1_fixtures_apply() {
     }
 }
 
-/// Writes the fixtures. Run only when a new format version is released:
-/// `cargo test -p deltapack-apply --test it -- --ignored write_compat_fixtures`.
+/// Writes the fixtures that do not exist yet (a released one is never
+/// rewritten): `cargo test -p deltapack-apply --test it -- --ignored
+/// write_compat_fixtures`.
 #[test]
 #[ignore]
 fn write_compat_fixtures() {
     for (name, base, target) in fixtures() {
+        if compat(name).exists() {
+            continue;
+        }
         let pkg = Differ::new()
             .diff(base.as_deref(), &target, &|_| {})
             .unwrap()

@@ -80,6 +80,11 @@ pub fn stored_file_package(
     op: Op,
     streams: [Vec<u8>; STREAMS],
 ) -> Vec<u8> {
+    let blocks = if target.len() > 1 << 20 {
+        target.chunks(1 << 20).map(h8).collect()
+    } else {
+        vec![]
+    };
     let infos: [StreamInfo; STREAMS] = std::array::from_fn(|i| StreamInfo {
         compression: deltapack_format::Compression::Stored,
         window_log: 0,
@@ -109,7 +114,7 @@ pub fn stored_file_package(
                 size: target.len() as u64,
                 hash: h8(target),
                 op,
-                blocks: vec![],
+                blocks,
             }),
         }],
     };

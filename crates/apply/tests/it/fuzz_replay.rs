@@ -148,10 +148,11 @@ fn write_codec_seeds() {
     let dir = fuzz_dir().join("corpus/codec_decoder");
     fs_err::create_dir_all(&dir).unwrap();
     // variant: codec in bits 0-1 (auto, literal, bsdiff, patch-from),
-    // bit 2 LZMA2 streams, bit 3 4 KiB hash blocks.
+    // bit 2 LZMA2 streams, bit 3 4 KiB hash blocks, bit 4 with bsdiff:
+    // bsdiff-x86.
     for (name, new) in &news {
         let base = if *name == "tree" { &old_dir } else { &old_file };
-        for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8] {
+        for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8, 16 | 2, 16 | 4 | 2] {
             if *name == "empty" && variant > 3 {
                 continue;
             }

@@ -7,6 +7,7 @@
 mod adversarial;
 mod compat;
 mod craft;
+mod exe;
 mod fuzz_replay;
 mod harness;
 mod props;

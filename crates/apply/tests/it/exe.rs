@@ -1,0 +1,261 @@
+//! The `bsdiff-x86` codec (FORMAT.md §6.3) on real x86-64 ELF code:
+//! `testdata/exe/callgraph-v1` and `-v2` (400 functions calling each
+//! other, v2 inserting two near the start: a real compiler and linker moved
+//! the code), and v1 "relinked" here with code inserted at the start of
+//! `.text` so that every branch across it changes. Round trips when
+//! everything moved, when nothing did, and hostile controls.
+
+use deltapack_format::reader::put_varint;
+use deltapack_format::{Op, STREAMS, StreamId, reloc};
+
+use crate::craft::*;
+use crate::harness::*;
+use deltapack_apply::Error;
+
+/// `[start, end)` of the executable sections of a 64-bit little-endian
+/// ELF file (a minimal reader: the test's own view, independent of the
+/// encoder's).
+fn elf_code(b: &[u8]) -> Vec<(usize, usize)> {
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    assert_eq!(&b[..4], b"\x7fELF");
+    let (shoff, shentsize, shnum) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c));
+    (0..shnum)
+        .filter_map(|i| {
+            let o = shoff + i * shentsize;
+            let (typ, flags) = (
+                u32::from_le_bytes(b[o + 4..o + 8].try_into().unwrap()),
+                u64_at(o + 8),
+            );
+            (typ == 1 && flags & 4 != 0).then(|| (u64_at(o + 24), u64_at(o + 24) + u64_at(o + 32)))
+        })
+        .collect()
+}
+
+/// Every rel32 branch in `code` ranges of `b`, found by the same sweep as
+/// the codec: (displacement offset, target offset).
+fn branches(b: &[u8], code: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for &(a, e) in code {
+        let mut i = a;
+        while i + 5 <= e {
+            let j = match b[i] {
+                0xE8 | 0xE9 => i + 1,
+                0x0F if i + 6 <= e && (0x80..=0x8F).contains(&b[i + 1]) => i + 2,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let rel = i32::from_le_bytes(b[j..j + 4].try_into().unwrap()) as i64;
+            let t = j as i64 + 4 + rel;
+            if code.iter().any(|&(a, e)| t >= a as i64 && t < e as i64) {
+                out.push((j, t as usize));
+            }
+            i = j + 4;
+        }
+    }
+    out
+}
+
+/// `old` with `n` bytes of new code inserted at `at`, every branch that
+/// crosses the insertion fixed up as a linker would.
+fn relink(old: &[u8], at: usize, n: usize) -> Vec<u8> {
+    let code = elf_code(old);
+    let mut new = old[..at].to_vec();
+    new.extend((0..n).map(|k| [0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0x90][k % 7]));
+    new.extend_from_slice(&old[at..]);
+    let moved = |p: usize| if p >= at { p + n } else { p };
+    for (j, t) in branches(old, &code) {
+        let rel = moved(t) as i64 - (moved(j) as i64 + 4);
+        let j2 = moved(j);
+        new[j2..j2 + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+    }
+    new
+}
+
+fn op_of(pkg: &[u8]) -> Op {
+    let parts = split(pkg);
+    match &parts.header.entries[0].node {
+        deltapack_format::Node::File(f) => f.op,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn callgraph(v: u32) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../testdata/exe/callgraph-v{v}"))
+}
+
+fn forced_plain(old: &std::path::Path, new: &std::path::Path) -> Vec<u8> {
+    // Variant 2|4: bsdiff forced, LZMA2: the generic codec on the same pair.
+    deltapack_diff::fuzzing::encode(old, new, 2 | 4).unwrap()
+}
+
+/// Round trip of `old` -> `new`: must pick bsdiff-x86 and be at most 90%
+/// of the plain bsdiff package. Returns both sizes.
+fn relocates(
+    s: &Scratch,
+    name: &str,
+    old: &std::path::Path,
+    new: &std::path::Path,
+) -> (usize, usize) {
+    let (pkg, _) = round_trip(old, new, &s.path(name));
+    assert!(
+        matches!(op_of(&pkg), Op::BsdiffX86 { .. }),
+        "{name}: {:?}",
+        op_of(&pkg)
+    );
+    let plain = forced_plain(old, new);
+    assert!(
+        pkg.len() * 10 <= plain.len() * 9,
+        "{name}: bsdiff-x86 {} bytes, plain bsdiff {}",
+        pkg.len(),
+        plain.len()
+    );
+    (pkg.len(), plain.len())
+}
+
+#[test]
+fn a_real_rebuild_relocates_and_beats_plain_bsdiff() {
+    let s = Scratch::new();
+    relocates(&s, "v2", &callgraph(1), &callgraph(2));
+}
+
+#[test]
+fn moved_code_relocates_and_beats_plain_bsdiff() {
+    let s = Scratch::new();
+    let app = fs_err::read(callgraph(1)).unwrap();
+    let code = elf_code(&app);
+    let text = *code.iter().max_by_key(|(a, e)| e - a).unwrap();
+    let n = branches(&app, &code).len();
+    assert!(n > 500, "callgraph has {n} branches");
+    // Code inserted mid-.text: every branch across it changes.
+    let half = s.write("half.new", relink(&app, (text.0 + text.1) / 2, 96));
+    relocates(&s, "half", &callgraph(1), &half);
+    // Inserted at the start of .text: everything moved by the same
+    // amount, so only branches to and from the PLT change. Whichever codec
+    // wins, it must round-trip and be no worse than plain bsdiff.
+    let all = s.write("all.new", relink(&app, text.0, 96));
+    let (pkg, _) = round_trip(&callgraph(1), &all, &s.path("all-out"));
+    assert!(pkg.len() <= forced_plain(&callgraph(1), &all).len());
+}
+
+#[test]
+fn nothing_moved_and_data_only_changes_round_trip() {
+    let s = Scratch::new();
+    let app = fs_err::read(callgraph(1)).unwrap();
+    let old = s.write("old", &app);
+    // Identical: nothing to patch.
+    round_trip(&old, &old, &s.path("same"));
+    // A few bytes of data changed, code untouched.
+    let mut data = app.clone();
+    let n = data.len();
+    for k in (n - 3000..n - 2000).step_by(97) {
+        data[k] ^= 0x5a;
+    }
+    let new = s.write("new", &data);
+    round_trip(&old, &new, &s.path("out"));
+    // The real upgrade of the sample app (v1 -> v2), whichever codec wins.
+    round_trip(
+        &example(1).join("bin/sample-app"),
+        &example(2).join("bin/sample-app"),
+        &s.path("v2"),
+    );
+}
+
+#[test]
+fn forced_relocation_round_trips_on_any_bytes() {
+    let s = Scratch::new();
+    // Not code at all: relocation misfires everywhere, the difference
+    // bytes correct it.
+    for seed in 0..4u64 {
+        let a = noise(seed, 50_000);
+        let mut b = a.clone();
+        b.splice(20_000..20_000, noise(seed + 10, 700));
+        b.truncate(45_000);
+        let old = s.write(&format!("o{seed}"), &a);
+        let new = s.write(&format!("n{seed}"), &b);
+        let pkg = deltapack_diff::fuzzing::encode(&old, &new, 2 | 16).unwrap();
+        assert!(matches!(op_of(&pkg), Op::BsdiffX86 { .. }));
+        let out = s.path(&format!("out{seed}"));
+        apply(Some(&old), &pkg, &out).unwrap();
+        assert_eq!(fs_err::read(&out).unwrap(), b);
+    }
+}
+
+/// Ranges header plus controls, as the ctrl stream of a bsdiff-x86 file.
+fn x86_ctrl(ranges: &[(u64, u64)], controls: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_varint(&mut v, ranges.len() as u64);
+    let mut prev = 0;
+    for &(a, b) in ranges {
+        put_varint(&mut v, a.wrapping_sub(prev));
+        put_varint(&mut v, b.wrapping_sub(a));
+        prev = b;
+    }
+    v.extend(controls.concat());
+    v
+}
+
+#[test]
+fn hostile_relocation_controls_are_refused() {
+    let s = Scratch::new();
+    let base = noise(1, 10_000);
+    let target = noise(2, 100);
+    let old = s.write("old", &base);
+    let pkg = |ctrl_bytes: Vec<u8>| {
+        let mut st: [Vec<u8>; STREAMS] = Default::default();
+        st[StreamId::Ctrl.index()] = ctrl_bytes;
+        st[StreamId::Diff.index()] = vec![1; 100];
+        st[StreamId::Extra.index()] = target.clone();
+        stored_file_package(&base, &target, Op::BsdiffX86 { source: 0 }, st)
+    };
+    let refused = |ctrl_bytes: Vec<u8>, what: &str| match apply_fails(
+        Some(&old),
+        &pkg(ctrl_bytes),
+        &s.path("out"),
+    ) {
+        Error::CorruptPatch {
+            codec: "bsdiff-x86",
+            what: w,
+            ..
+        } => assert!(w.contains(what), "{what}: {w}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    let ok_ctrl = [ctrl(0, 100, 0)];
+    refused(
+        x86_ctrl(&vec![(0, 1); reloc::MAX_RANGES + 1], &ok_ctrl),
+        "code ranges",
+    );
+    refused(
+        x86_ctrl(&[(0, 20_000)], &ok_ctrl),
+        "past the 10000-byte base",
+    );
+    refused(x86_ctrl(&[(50, 50)], &ok_ctrl), "empty");
+    // Ranges are coded as gaps, so they cannot overlap; a gap past the
+    // end of the address space overflows.
+    refused(x86_ctrl(&[(0, 10), (5, 20)], &ok_ctrl), "overflows");
+    refused(
+        x86_ctrl(&[(0, u64::MAX)], &ok_ctrl),
+        "past the 10000-byte base",
+    );
+    refused(x86_ctrl(&[(0, 100)], &[ctrl(0, 0, 0)]), "overruns");
+    refused(
+        x86_ctrl(&[(0, 100)], &[ctrl(10, 0, 20_000)]),
+        "of a 10000-byte file",
+    );
+    // A control list with no end in sight is refused at the bound, not
+    // held: 100 output bytes cannot take more controls than bytes, and a
+    // region longer than the bound is refused before any byte is read.
+    let base_big = noise(3, 3 << 20);
+    let target_big = noise(4, 2 << 20);
+    let old_big = s.write("old_big", &base_big);
+    let mut st: [Vec<u8>; STREAMS] = Default::default();
+    st[StreamId::Ctrl.index()] = x86_ctrl(&[(0, 1000)], &[ctrl(2 << 20, 0, 0)]);
+    let p = stored_file_package(&base_big, &target_big, Op::BsdiffX86 { source: 0 }, st);
+    match apply_fails(Some(&old_big), &p, &s.path("out")) {
+        Error::CorruptPatch { what, .. } => assert!(what.contains("longer than"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}
