@@ -259,3 +259,35 @@ fn hostile_relocation_controls_are_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Real consecutive releases of one library (MarkupSafe 3.0.2 -> 3.0.3,
+/// see testdata/exe/README.md) in each container and architecture: every
+/// pair round-trips; x86-64 PE gets bsdiff-x86 and beats plain bsdiff;
+/// arm64 (not relocated yet) falls back to the generic codecs.
+#[test]
+fn real_pe_and_mach_o_and_arm64_releases_round_trip() {
+    let s = Scratch::new();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exe/markupsafe");
+    for (kind, ext) in [
+        ("pe-x86_64", "pyd"),
+        ("macho-x86_64", "so"),
+        ("macho-arm64", "so"),
+        ("elf-aarch64", "so"),
+    ] {
+        let old = dir.join(format!("{kind}-3.0.2.{ext}"));
+        let new = dir.join(format!("{kind}-3.0.3.{ext}"));
+        let (pkg, _) = round_trip(&old, &new, &s.path(kind));
+        let op = op_of(&pkg);
+        match kind {
+            "pe-x86_64" => {
+                assert!(matches!(op, Op::BsdiffX86 { .. }), "{kind}: {op:?}");
+                assert!(pkg.len() < forced_plain(&old, &new).len(), "{kind}");
+            }
+            "macho-arm64" | "elf-aarch64" => {
+                assert!(!matches!(op, Op::BsdiffX86 { .. }), "{kind}: {op:?}");
+            }
+            _ => {}
+        }
+    }
+}
