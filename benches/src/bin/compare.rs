@@ -79,24 +79,27 @@ fn have_hdiffpatch() -> bool {
 fn tools(deltapack: PathBuf) -> (Vec<Tool>, Vec<String>) {
     let mut t = Vec::new();
     let mut missing = Vec::new();
-    let dp = deltapack.clone();
-    let dp2 = deltapack;
-    t.push(Tool {
-        name: "deltapack",
-        trees: true,
-        diff: Box::new(move |o, n, p| {
-            cmd(
-                dp.to_str().unwrap_or("deltapack"),
-                &[&"diff", &o, &n, &"-o", &p],
-            )
-        }),
-        apply: Box::new(move |o, p, out| {
-            cmd(
-                dp2.to_str().unwrap_or("deltapack"),
-                &[&"apply", &"--no-sync", &o, &p, &"-o", &out],
-            )
-        }),
-    });
+    // deltapack as shipped, and with its generic codecs only (`--no-exe`),
+    // which shows what the executable-aware codec gains on each pair.
+    for (name, extra) in [("deltapack", None), ("deltapack-generic", Some("--no-exe"))] {
+        let dp = deltapack.clone();
+        let dp2 = deltapack.clone();
+        t.push(Tool {
+            name,
+            trees: true,
+            diff: Box::new(move |o, n, p| {
+                let mut c = cmd(dp.to_str().unwrap_or("deltapack"), &[&"diff"]);
+                c.args(extra).arg(o).arg(n).arg("-o").arg(p);
+                c
+            }),
+            apply: Box::new(move |o, p, out| {
+                cmd(
+                    dp2.to_str().unwrap_or("deltapack"),
+                    &[&"apply", &"--no-sync", &o, &p, &"-o", &out],
+                )
+            }),
+        });
+    }
     if have("bsdiff") && have("bspatch") {
         t.push(Tool {
             name: "bsdiff",
