@@ -168,6 +168,15 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
     } else {
         None
     };
+    let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
+    // A large file that bsdiff mostly matches: storing it whole cannot win
+    // and patch-from is not allowed, so only bsdiff variants compete (and
+    // without code, there is nothing to estimate).
+    let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
+    let bsdiff_only = !ref_eligible && extra < new.len() / 2;
+    if bsdiff_only && code.is_none() {
+        return Ok(bsdiff(old, blocks, None));
+    }
     // Plain or relocating bsdiff, whichever is smaller.
     let plain = est_bsdiff(None)?;
     let (bsdiff_size, reloc) = match code {
@@ -181,11 +190,7 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
         }
         None => (plain, None),
     };
-    let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
-    // A large file that bsdiff mostly matches needs no more estimates:
-    // storing it whole cannot win, and patch-from is not allowed.
-    let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
-    if !ref_eligible && extra < new.len() / 2 {
+    if bsdiff_only {
         return Ok(bsdiff(old, blocks, reloc));
     }
     let literal_size = est(new)?;
