@@ -115,6 +115,12 @@ pub fn zip(dir: &Path, out: &Path) {
 /// Build outputs of version `i` under `work`: Linux as a directory, macOS
 /// as a .tar.gz, Windows as a .zip. Returns them with the plain trees.
 pub fn inputs(work: &Path, i: usize) -> (Vec<(String, PathBuf)>, BTreeMap<String, PathBuf>) {
+    // Tests run in parallel over one shared work directory: make each tree
+    // and archive once, under a lock, so no test reads one half-written.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut given = Vec::new();
     let mut trees = BTreeMap::new();
     for p in PLATFORMS {
@@ -126,12 +132,16 @@ pub fn inputs(work: &Path, i: usize) -> (Vec<(String, PathBuf)>, BTreeMap<String
             "linux-x86_64" => tree.clone(),
             "macos-aarch64" => {
                 let a = work.join(format!("trees/{i}/{p}.tar.gz"));
-                tar_gz(&tree, &a);
+                if !a.exists() {
+                    tar_gz(&tree, &a);
+                }
                 a
             }
             _ => {
                 let a = work.join(format!("trees/{i}/{p}.zip"));
-                zip(&tree, &a);
+                if !a.exists() {
+                    zip(&tree, &a);
+                }
                 a
             }
         };
