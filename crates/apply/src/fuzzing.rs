@@ -150,6 +150,7 @@ fn op_code(op: Op) -> Option<u8> {
         Op::Bsdiff { .. } => Some(2),
         Op::Copy { .. } => Some(3),
         Op::BsdiffX86 { .. } => Some(4),
+        Op::BsdiffExe { .. } => Some(5),
         _ => None,
     }
 }
@@ -184,12 +185,13 @@ impl<'a> CodecInput<'a> {
         let n = r.u8().ok()? % (CODEC_FILES_MAX + 1);
         let mut files = Vec::with_capacity(usize::from(n));
         for _ in 0..n {
-            let op = match r.u8().ok()? % 5 {
+            let op = match r.u8().ok()? % 6 {
                 0 => Op::Literal,
                 1 => Op::ZstdRef { source: 0 },
                 2 => Op::Bsdiff { source: 0 },
                 3 => Op::Copy { source: 0 },
-                _ => Op::BsdiffX86 { source: 0 },
+                4 => Op::BsdiffX86 { source: 0 },
+                _ => Op::BsdiffExe { source: 0 },
             };
             files.push((op, r.varint().ok()?.min(CODEC_FILE_MAX)));
         }

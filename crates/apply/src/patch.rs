@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use deltapack_format::exe::{Layout, Predictor};
 use deltapack_format::{Op, StreamId, reloc};
 
 use crate::Error;
@@ -51,7 +52,8 @@ pub(crate) fn rebuild<R: Read>(
         Op::ZstdRef { .. } => whole(s, StreamId::Ref, sink),
         Op::Copy { source: i } => copy(&mut source(i)?, sink),
         Op::Bsdiff { source: i } => bsdiff(s, &mut source(i)?, sink, path),
-        Op::BsdiffX86 { source: i } => bsdiff_x86(s, &mut source(i)?, sink, path),
+        Op::BsdiffX86 { source: i } => predicted(s, &mut source(i)?, sink, path, Codec::X86),
+        Op::BsdiffExe { source: i } => predicted(s, &mut source(i)?, sink, path, Codec::Exe),
         _ => Err(Error::Conflict {
             what: format!("unsupported operation for {path:?}"),
         }),
@@ -220,50 +222,58 @@ fn copy_extra<R: Read>(
     Ok(())
 }
 
-/// A bsdiff patch whose old bytes are relocated first (FORMAT.md §6.3):
-/// the ctrl stream starts with the old file's code ranges, and all of the
-/// file's controls are read before the first byte is written, since a
-/// branch may target code that a later control moves.
+/// The two bsdiff codecs whose old bytes are corrected before the
+/// difference bytes are added.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Codec {
+    /// `bsdiff-x86` (FORMAT.md §6.3): branches in code ranges.
+    X86,
+    /// `bsdiff-exe` (FORMAT.md §6.4): references found through a layout.
+    Exe,
+}
+
+/// What corrects the old bytes of an add region.
+enum Corrector {
+    X86(reloc::Relocator),
+    Exe(Predictor),
+}
+
+/// A bsdiff patch whose old bytes are corrected first (`bsdiff-x86`,
+/// FORMAT.md §6.3, or `bsdiff-exe`, §6.4): the ctrl stream starts with
+/// the old file's code ranges or the files' layout, and all of the file's
+/// controls are read before the first byte is written, since a reference
+/// may target bytes that a later control moves.
 ///
 /// Memory: at most [`reloc::MAX_CONTROLS`] controls (6 MiB with
-/// their equivalences) plus one add region of at most
-/// [`reloc::MAX_REGION`] bytes.
-pub(crate) fn bsdiff_x86<R: Read>(
+/// their equivalences), the layout (under 40 KiB) and one add region of
+/// at most [`reloc::MAX_REGION`] bytes.
+pub(crate) fn predicted<R: Read>(
     s: &mut Streams<'_, R>,
     base: &mut BaseFile,
     sink: &mut FileSink<'_>,
     path: &str,
+    codec: Codec,
 ) -> Result<(), Error> {
     let corrupt = |what: String| Error::CorruptPatch {
         path: path.to_owned(),
-        codec: "bsdiff-x86",
+        codec: match codec {
+            Codec::X86 => "bsdiff-x86",
+            Codec::Exe => "bsdiff-exe",
+        },
         what,
     };
     let size = sink.remaining();
     let old_size = base.size();
-    let ranges = {
-        let (d, p) = s.d(StreamId::Ctrl);
-        let n = d.varint(p)?;
-        if n > reloc::MAX_RANGES as u64 {
-            return Err(corrupt(format!(
-                "{n} code ranges, at most {}",
-                reloc::MAX_RANGES
-            )));
-        }
-        let mut ranges = Vec::with_capacity(n as usize);
-        let mut prev = 0u64;
-        for _ in 0..n {
-            let (gap, len) = (d.varint(p)?, d.varint(p)?);
-            let start = prev.checked_add(gap);
-            let end = start.and_then(|a| a.checked_add(len));
-            let (Some(a), Some(b)) = (start, end) else {
-                return Err(corrupt("a code range overflows".into()));
+    let head = match codec {
+        Codec::X86 => Head::Ranges(code_ranges(s, old_size, &corrupt)?),
+        Codec::Exe => {
+            let layout = {
+                let (d, p) = s.d(StreamId::Ctrl);
+                Layout::read(|| d.varint(p))?.map_err(&corrupt)?
             };
-            ranges.push((a, b));
-            prev = b;
+            layout.check(old_size, size).map_err(&corrupt)?;
+            Head::Layout(layout)
         }
-        reloc::check_ranges(&ranges, old_size).map_err(corrupt)?;
-        ranges
     };
     let mut controls = Vec::new();
     let mut eqs = Vec::new();
@@ -292,7 +302,10 @@ pub(crate) fn bsdiff_x86<R: Read>(
         controls.push(c);
         out_pos += c.add + c.extra;
     }
-    let relocator = reloc::Relocator::new(ranges, eqs);
+    let corrector = match head {
+        Head::Ranges(ranges) => Corrector::X86(reloc::Relocator::new(ranges, eqs)),
+        Head::Layout(layout) => Corrector::Exe(Predictor::new(layout, eqs)),
+    };
     let mut runs = ZeroRuns::default();
     let mut buf = Vec::new();
     out_pos = 0;
@@ -301,10 +314,13 @@ pub(crate) fn bsdiff_x86<R: Read>(
             buf.clear();
             while (buf.len() as u64) < c.add {
                 let want = (c.add - buf.len() as u64).min(PIECE as u64) as usize;
-                let old = base.at(c.old_pos + buf.len() as u64, want)?;
-                buf.extend_from_slice(old);
+                let chunk = base.at(c.old_pos + buf.len() as u64, want)?;
+                buf.extend_from_slice(chunk);
             }
-            relocator.predict(&mut buf, c.old_pos, out_pos);
+            match &corrector {
+                Corrector::X86(r) => r.predict(&mut buf, c.old_pos, out_pos),
+                Corrector::Exe(p) => p.predict(&mut buf, c.old_pos, out_pos),
+            }
             apply_diff(s, &mut runs, &mut buf)?;
             sink.write(&buf)?;
         }
@@ -317,6 +333,42 @@ pub(crate) fn bsdiff_x86<R: Read>(
         ));
     }
     Ok(())
+}
+
+/// The head of a corrected file's controls.
+enum Head {
+    Ranges(Vec<(u64, u64)>),
+    Layout(Layout),
+}
+
+/// The code ranges at the start of a `bsdiff-x86` file's controls.
+fn code_ranges<R: Read>(
+    s: &mut Streams<'_, R>,
+    old_size: u64,
+    corrupt: &dyn Fn(String) -> Error,
+) -> Result<Vec<(u64, u64)>, Error> {
+    let (d, p) = s.d(StreamId::Ctrl);
+    let n = d.varint(p)?;
+    if n > reloc::MAX_RANGES as u64 {
+        return Err(corrupt(format!(
+            "{n} code ranges, at most {}",
+            reloc::MAX_RANGES
+        )));
+    }
+    let mut ranges = Vec::with_capacity(n as usize);
+    let mut prev = 0u64;
+    for _ in 0..n {
+        let (gap, len) = (d.varint(p)?, d.varint(p)?);
+        let start = prev.checked_add(gap);
+        let end = start.and_then(|a| a.checked_add(len));
+        let (Some(a), Some(b)) = (start, end) else {
+            return Err(corrupt("a code range overflows".into()));
+        };
+        ranges.push((a, b));
+        prev = b;
+    }
+    reloc::check_ranges(&ranges, old_size).map_err(corrupt)?;
+    Ok(ranges)
 }
 
 /// Adds the next `buf.len()` difference bytes to `buf` (which holds old bytes).

@@ -34,6 +34,7 @@ fn op_json(h: &Header, op: &Op) -> Value {
         Op::Bsdiff { source } => json!({"op": "bsdiff", "source": src(*source)}),
         Op::ZstdRef { source } => json!({"op": "zstd-ref", "source": src(*source)}),
         Op::BsdiffX86 { source } => json!({"op": "bsdiff-x86", "source": src(*source)}),
+        Op::BsdiffExe { source } => json!({"op": "bsdiff-exe", "source": src(*source)}),
         _ => json!({"op": "unknown"}),
     }
 }
@@ -151,7 +152,8 @@ pub(crate) fn inspect(patch: &Path, json_out: bool) -> Result<()> {
                     Op::Copy { source }
                     | Op::Bsdiff { source }
                     | Op::ZstdRef { source }
-                    | Op::BsdiffX86 { source } => {
+                    | Op::BsdiffX86 { source }
+                    | Op::BsdiffExe { source } => {
                         format!("{} from {}", f.op.name(), h.sources[source as usize].path)
                     }
                     _ => f.op.name().to_owned(),

@@ -161,7 +161,7 @@ fn closed_stdout_is_not_an_error() {
 fn executables_get_the_relocating_codec_unless_told_not_to() {
     let t = tempfile::tempdir().unwrap();
     let exe = |v: u32| example(1).join(format!("../../exe/callgraph-v{v}"));
-    for (flag, op) in [(None, "bsdiff-x86"), (Some("--no-exe"), "bsdiff")] {
+    for (flag, op) in [(None, "bsdiff-exe"), (Some("--no-exe"), "bsdiff")] {
         let pkg = t.path().join(format!("{op}.dpk"));
         let mut c = bin();
         c.arg("diff")

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use deltapack_format::exe::{Arch, Layout, Scan, ScanKind, Segment};
 use deltapack_format::{Hash8, RelPath, reloc};
 
 use crate::bsdiff::{self, Block};
@@ -16,12 +17,12 @@ use crate::{Error, Settings};
 pub(crate) enum Encoding {
     Copy(RelPath),
     Literal,
-    /// bsdiff; with `reloc` (the old file's code ranges), `bsdiff-x86`.
+    /// bsdiff; with a `layout` (where references are), `bsdiff-exe`.
     Bsdiff {
         source: RelPath,
         old: Input,
         blocks: Vec<Block>,
-        reloc: Option<Vec<(u64, u64)>>,
+        layout: Option<Layout>,
     },
     /// Patch-from in the shared ref stream; `blocks` is the bsdiff fallback
     /// for when the ref stream is full.
@@ -39,8 +40,9 @@ pub(crate) enum ForceCodec {
     Literal,
     Bsdiff,
     ZstdRef,
-    /// `bsdiff-x86` with the whole old file as one code range.
-    BsdiffX86,
+    /// `bsdiff-exe` with every scan kind over a quarter of the old file
+    /// each ([`any_layout`]).
+    BsdiffExe,
 }
 
 /// A target file ready to be written into the package.
@@ -114,7 +116,7 @@ fn block_hashes(data: &[u8], block_log: u8) -> (blake3::Hash, Vec<Hash8>) {
 /// estimates: in the package every stream is one shared frame.
 const FRAME_OVERHEAD: usize = 9;
 
-/// Tries bsdiff (relocating branches when the old file is x86-64 code),
+/// Tries bsdiff (predicting references when the files are executables),
 /// zstd patch-from (when both files are small enough for the applier to
 /// hold) and storing, and keeps the smallest. Sizes are estimated with
 /// standalone zstd frames, minus their fixed overhead.
@@ -122,20 +124,36 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
     if s.force == Some(ForceCodec::Literal) {
         return Ok(Encoding::Literal);
     }
-    let blocks = bsdiff::diff_blocks(&old, new, s.sorter(), SEGMENT as usize)?;
-    let bsdiff = |old, blocks, reloc| Encoding::Bsdiff {
+    let level = if new.len() <= 1 << 20 { 19 } else { 3 };
+    let exe = if s.executables && s.force.is_none() {
+        crate::exe::Candidates::of(&old, new)
+    } else {
+        None
+    };
+    let (blocks, layout, exe_size) = match &exe {
+        Some(c) => {
+            let (blocks, layout, size) = exe_blocks(c, &old, new, s, level)?;
+            (blocks, layout, Some(size))
+        }
+        None => (
+            bsdiff::diff_blocks(&old, new, s.sorter(), SEGMENT as usize)?,
+            None,
+            None,
+        ),
+    };
+    let bsdiff = |old, blocks, layout| Encoding::Bsdiff {
         source: src.clone(),
         old,
         blocks,
-        reloc,
+        layout,
     };
     match s.force {
         Some(ForceCodec::Bsdiff) => return Ok(bsdiff(old, blocks, None)),
-        Some(ForceCodec::BsdiffX86) if relocatable(&blocks) && !old.is_empty() => {
-            let whole = vec![(0, old.len() as u64)];
-            return Ok(bsdiff(old, blocks, Some(whole)));
+        Some(ForceCodec::BsdiffExe) if relocatable(&blocks) && !old.is_empty() => {
+            let layout = any_layout(old.len() as u64, new.len() as u64);
+            return Ok(bsdiff(old, blocks, Some(layout)));
         }
-        Some(ForceCodec::BsdiffX86) => return Ok(bsdiff(old, blocks, None)),
+        Some(ForceCodec::BsdiffExe) => return Ok(bsdiff(old, blocks, None)),
         // The package writer still falls back to bsdiff past the ref budget.
         Some(ForceCodec::ZstdRef) => {
             return Ok(Encoding::ZstdRef {
@@ -146,54 +164,19 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
         }
         Some(ForceCodec::Literal) | None => {}
     }
-    let level = if new.len() <= 1 << 20 { 19 } else { 3 };
-    let est = |d: &[u8]| -> Result<usize, Error> {
-        if d.is_empty() {
-            return Ok(0);
-        }
-        zstd::bulk::compress(d, level)
-            .map(|v| v.len().saturating_sub(FRAME_OVERHEAD).max(1))
-            .map_err(|e| Error::Compress {
-                stream_codec: "zstd",
-                cause: e,
-            })
-    };
-    let est_bsdiff = |reloc: Option<&[(u64, u64)]>| -> Result<usize, Error> {
-        let mut scratch = RawStreams::default();
-        scratch.push_bsdiff(&old, new, &blocks, false, reloc);
-        scratch.bufs.iter().map(|b| est(b)).sum()
-    };
-    let code = if s.executables && relocatable(&blocks) {
-        crate::exe::x86_64_code_ranges(&old)
-    } else {
-        None
-    };
     let ref_eligible = (old.len() + new.len()) as u64 <= s.zstd_ref_max;
     // A large file that bsdiff mostly matches: storing it whole cannot win
-    // and patch-from is not allowed, so only bsdiff variants compete (and
-    // without code, there is nothing to estimate).
+    // and patch-from is not allowed, so bsdiff it is (its variants were
+    // compared already).
     let extra: usize = blocks.iter().map(|b| b.extra_len).sum();
-    let bsdiff_only = !ref_eligible && extra < new.len() / 2;
-    if bsdiff_only && code.is_none() {
-        return Ok(bsdiff(old, blocks, None));
+    if !ref_eligible && extra < new.len() / 2 {
+        return Ok(bsdiff(old, blocks, layout));
     }
-    // Plain or relocating bsdiff, whichever is smaller.
-    let plain = est_bsdiff(None)?;
-    let (bsdiff_size, reloc) = match code {
-        Some(ranges) => {
-            let x86 = est_bsdiff(Some(&ranges))?;
-            if x86 < plain {
-                (x86, Some(ranges))
-            } else {
-                (plain, None)
-            }
-        }
-        None => (plain, None),
+    let bsdiff_size = match exe_size {
+        Some(size) => size,
+        None => estimate(&old, new, &blocks, None, level)?,
     };
-    if bsdiff_only {
-        return Ok(bsdiff(old, blocks, reloc));
-    }
-    let literal_size = est(new)?;
+    let literal_size = est(new, level)?;
     let ref_size = if ref_eligible {
         zstd_ref(&old, new, s.zstd_ref_level)?
             .len()
@@ -210,12 +193,143 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
             blocks,
         }
     } else {
-        bsdiff(old, blocks, reloc)
+        bsdiff(old, blocks, layout)
     })
 }
 
+/// The bsdiff blocks for an executable, the layout to predict its
+/// references with (if that is smaller than plain bsdiff on the same
+/// blocks), and the estimated size.
+///
+/// Matching runs twice. First on copies of both files whose references
+/// are replaced by labels of their targets (`Candidates::normalized`), so
+/// that moved code which still refers to the same things matches whole;
+/// the scans are chosen on those equivalences. Then on the old file with
+/// every reference predicted through them (`Candidates::predicted_old`)
+/// against the real new file: there a reference matches exactly when the
+/// codec will predict it right, so the second pass aligns on what the
+/// codec can reproduce. The smallest of the first pass with its layout,
+/// the second with its own layout, and the second without one wins.
+fn exe_blocks(
+    c: &crate::exe::Candidates,
+    old: &[u8],
+    new: &[u8],
+    s: &Settings,
+    level: i32,
+) -> Result<(Vec<Block>, Option<Layout>, usize), Error> {
+    let first = {
+        let (old_n, new_n) = c.normalized(old, new);
+        bsdiff::diff_blocks(&old_n, &new_n, s.sorter(), SEGMENT as usize)?
+    };
+    if !relocatable(&first) {
+        let blocks = bsdiff::diff_blocks(old, new, s.sorter(), SEGMENT as usize)?;
+        let size = estimate(old, new, &blocks, None, level)?;
+        return Ok((blocks, None, size));
+    }
+    let first_layout = c.layout(old, new, &first);
+    let second = {
+        let predicted = c.predicted_old(old, &first_layout, &first);
+        bsdiff::diff_blocks(&predicted, new, s.sorter(), SEGMENT as usize)?
+    };
+    let second_layout = relocatable(&second).then(|| c.layout(old, new, &second));
+    // The three candidates, estimated side by side.
+    let ((a, b), c3) = rayon::join(
+        || {
+            rayon::join(
+                || estimate(old, new, &first, Some(&first_layout), level),
+                || estimate(old, new, &second, None, level),
+            )
+        },
+        || {
+            second_layout
+                .as_ref()
+                .map(|l| estimate(old, new, &second, Some(l), level))
+        },
+    );
+    let mut best = (a?, 1);
+
+    let plain = b?;
+    if plain < best.0 {
+        best = (plain, 2);
+    }
+    if let Some(size) = c3.transpose()?
+        && size < best.0
+    {
+        best = (size, 3);
+    }
+    Ok(match best.1 {
+        1 => (first, Some(first_layout), best.0),
+        2 => (second, None, best.0),
+        _ => (second, second_layout, best.0),
+    })
+}
+
+/// Estimated size of a bsdiff patch: each raw stream compressed alone.
+fn estimate(
+    old: &[u8],
+    new: &[u8],
+    blocks: &[Block],
+    layout: Option<&Layout>,
+    level: i32,
+) -> Result<usize, Error> {
+    let mut scratch = RawStreams::default();
+    scratch.push_bsdiff(old, new, blocks, false, layout);
+    scratch.bufs.iter().map(|b| est(b, level)).sum()
+}
+
+/// Estimated compressed size of `d`: a zstd frame at `level`, less its
+/// fixed overhead.
+fn est(d: &[u8], level: i32) -> Result<usize, Error> {
+    if d.is_empty() {
+        return Ok(0);
+    }
+    zstd::bulk::compress(d, level)
+        .map(|v| v.len().saturating_sub(FRAME_OVERHEAD).max(1))
+        .map_err(|e| Error::Compress {
+            stream_codec: "zstd",
+            cause: e,
+        })
+}
+
+/// A layout for any pair of files (fuzzing): each file one segment at
+/// address 0, and the old file's four quarters scanned as code, pointers,
+/// relative and base-relative offsets.
+fn any_layout(old_len: u64, new_len: u64) -> Layout {
+    let q = old_len / 4;
+    let kinds = [
+        ScanKind::Code,
+        ScanKind::Abs64,
+        ScanKind::Rel32,
+        ScanKind::Rel32From { base: q },
+    ];
+    let scans = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| Scan {
+            kind,
+            start: q * i as u64,
+            end: if i == 3 { old_len } else { q * (i as u64 + 1) },
+        })
+        .filter(|s| s.end > s.start)
+        .collect();
+    let seg = |len| {
+        (len > 0).then_some(Segment {
+            file_off: 0,
+            len,
+            va: 0,
+        })
+    };
+    Layout {
+        arch: Arch::X86_64,
+        old: seg(old_len).into_iter().collect(),
+        new: seg(new_len).into_iter().collect(),
+        moves: Vec::new(),
+        scans,
+    }
+}
+
 /// Whether the applier can hold every control of this patch and each of
-/// its regions (the `bsdiff-x86` bounds).
+/// its regions (the `bsdiff-exe` bounds).
 fn relocatable(blocks: &[Block]) -> bool {
     blocks.len() <= reloc::MAX_CONTROLS
         && blocks.iter().all(|b| {

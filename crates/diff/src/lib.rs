@@ -144,7 +144,7 @@ pub(crate) struct Settings {
     pub(crate) zstd_ref_level: i32,
     /// A codec to use instead of the smallest (set by [`fuzzing`] only).
     pub(crate) force: Option<encode::ForceCodec>,
-    /// Whether to try the executable-aware codec (`bsdiff-x86`).
+    /// Whether to try the executable-aware codec (`bsdiff-exe`).
     pub(crate) executables: bool,
 }
 
@@ -218,7 +218,7 @@ impl Differ {
     /// Whether to try the executable-aware codec on x86-64 ELF, PE and
     /// Mach-O files (default: yes; it is kept only where it is smaller).
     /// Off, packages use the generic codecs only, which readers from
-    /// before op 4 (FORMAT.md §6.3) can apply.
+    /// before op 5 (FORMAT.md §6.4) can apply.
     pub fn executables(mut self, on: bool) -> Self {
         self.settings.executables = on;
         self

@@ -64,7 +64,7 @@ fn admit_ref_files(files: &mut [Option<EncodedFile>], budget: u64) {
                 source,
                 old,
                 blocks,
-                reloc: None,
+                layout: None,
             };
         }
     }
@@ -143,12 +143,12 @@ pub(crate) fn write(parts: Parts<'_>, s: &Settings) -> Result<Package, Error> {
                         source,
                         old,
                         blocks,
-                        reloc,
+                        layout,
                     } => {
-                        raw.push_bsdiff(old, &f.new, blocks, true, reloc.as_deref());
+                        raw.push_bsdiff(old, &f.new, blocks, true, layout.as_ref());
                         let source = src(source)?;
-                        match reloc {
-                            Some(_) => Op::BsdiffX86 { source },
+                        match layout {
+                            Some(_) => Op::BsdiffExe { source },
                             None => Op::Bsdiff { source },
                         }
                     }

@@ -7,6 +7,7 @@
 //! applier never holds more than about one segment of compressed data for
 //! streams it is not reading yet.
 
+use deltapack_format::exe::{Layout, Predictor};
 use deltapack_format::reader::{put_varint, zigzag};
 use deltapack_format::{STREAMS, StreamId, reloc};
 
@@ -53,29 +54,22 @@ impl RawStreams {
     }
 
     /// Appends a bsdiff patch. With `cuts`, cuts may fall between blocks.
-    /// With `reloc` (the old file's code ranges), it is a `bsdiff-x86`
-    /// patch (FORMAT.md §6.3): the ranges and every control go first, all
-    /// in the file's first segment (the applier reads them all before it
-    /// writes), and the difference bytes are taken against old bytes with
-    /// their branches relocated.
+    /// With a `layout`, it is a `bsdiff-exe` patch (FORMAT.md §6.4): the
+    /// layout and every control go first, all in the file's first segment
+    /// (the applier reads them all before it writes), and the difference
+    /// bytes are taken against old bytes with their references predicted.
     pub(crate) fn push_bsdiff(
         &mut self,
         old: &[u8],
         new: &[u8],
         blocks: &[Block],
         cuts: bool,
-        reloc: Option<&[(u64, u64)]>,
+        layout: Option<&Layout>,
     ) {
         let mut diff: Vec<u8> = Vec::new();
-        let relocator = reloc.map(|ranges| {
+        let predictor = layout.map(|layout| {
             let ctrl = &mut self.bufs[StreamId::Ctrl.index()];
-            put_varint(ctrl, ranges.len() as u64);
-            let mut prev = 0;
-            for &(a, b) in ranges {
-                put_varint(ctrl, a - prev);
-                put_varint(ctrl, b - a);
-                prev = b;
-            }
+            layout.encode(ctrl);
             let mut offset = 0;
             for b in blocks {
                 put_control(ctrl, b, &mut offset);
@@ -88,7 +82,7 @@ impl RawStreams {
                     len: b.add_len as u64,
                 })
                 .collect();
-            reloc::Relocator::new(ranges.to_vec(), eqs)
+            Predictor::new(layout.clone(), eqs)
         });
         let mut last_offset: i64 = 0;
         let mut buf = Vec::new();
@@ -97,11 +91,11 @@ impl RawStreams {
         let mut pending: Vec<(usize, usize, usize)> = Vec::new();
         for b in blocks {
             let old_bytes = &old[b.old_pos..b.old_pos + b.add_len];
-            let old_bytes = match &relocator {
-                Some(r) => {
+            let old_bytes = match &predictor {
+                Some(p) => {
                     buf.clear();
                     buf.extend_from_slice(old_bytes);
-                    r.predict(&mut buf, b.old_pos as u64, b.new_pos as u64);
+                    p.predict(&mut buf, b.old_pos as u64, b.new_pos as u64);
                     &buf[..]
                 }
                 None => {

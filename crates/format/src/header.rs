@@ -82,6 +82,15 @@ pub enum Op {
         /// Index into [`Header::sources`].
         source: u32,
     },
+    /// bsdiff-family patch whose old bytes are first corrected for moved
+    /// code and data of an executable: calls, jumps, RIP-relative
+    /// operands, pointers and table offsets are predicted through the
+    /// patch's own equivalences and the layout it carries (see
+    /// [`crate::exe`]).
+    BsdiffExe {
+        /// Index into [`Header::sources`].
+        source: u32,
+    },
 }
 
 impl Op {
@@ -91,7 +100,8 @@ impl Op {
             Op::Copy { source }
             | Op::Bsdiff { source }
             | Op::ZstdRef { source }
-            | Op::BsdiffX86 { source } => Some(source),
+            | Op::BsdiffX86 { source }
+            | Op::BsdiffExe { source } => Some(source),
             Op::Literal => None,
         }
     }
@@ -104,6 +114,7 @@ impl Op {
             Op::Bsdiff { .. } => "bsdiff",
             Op::ZstdRef { .. } => "zstd-ref",
             Op::BsdiffX86 { .. } => "bsdiff-x86",
+            Op::BsdiffExe { .. } => "bsdiff-exe",
         }
     }
 }
@@ -294,6 +305,7 @@ impl Header {
                 Op::Bsdiff { .. } => 2,
                 Op::ZstdRef { .. } => 3,
                 Op::BsdiffX86 { .. } => 4,
+                Op::BsdiffExe { .. } => 5,
             });
         }
         for f in files() {
@@ -466,7 +478,7 @@ impl Header {
         for _ in 0..nfiles {
             let at = r.offset();
             let o = r.u8()?;
-            if o > 4 {
+            if o > 5 {
                 return Err(unknown("operation", u64::from(o), at));
             }
             ops.push(o);
@@ -491,7 +503,8 @@ impl Header {
                 1 => Op::Literal,
                 2 => Op::Bsdiff { source: src()? },
                 3 => Op::ZstdRef { source: src()? },
-                _ => Op::BsdiffX86 { source: src()? },
+                4 => Op::BsdiffX86 { source: src()? },
+                _ => Op::BsdiffExe { source: src()? },
             });
         }
         let mut sizes = Vec::with_capacity(nfiles);

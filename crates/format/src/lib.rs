@@ -22,8 +22,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod arm64;
 mod digest;
 mod error;
+pub mod exe;
 pub mod fuzzing;
 mod header;
 mod limits;
@@ -32,6 +34,7 @@ pub mod reader;
 pub mod reloc;
 mod relpath;
 mod stream;
+pub mod x86;
 
 pub use digest::{DigestNode, TreeDigester, TreeId};
 pub use error::DecodeError;

@@ -66,12 +66,7 @@ impl Relocator {
     /// Where old offset `t` went in the new file: through the equivalence
     /// that starts last at or before `t` and holds it (looking back a few).
     fn map(&self, t: u64) -> Option<u64> {
-        let end = self.by_old.partition_point(|e| e.old_pos <= t);
-        self.by_old[end.saturating_sub(LOOK_BACK)..end]
-            .iter()
-            .rev()
-            .find(|e| t - e.old_pos < e.len)
-            .map(|e| e.new_pos + (t - e.old_pos))
+        map_through(&self.by_old, t)
     }
 
     fn in_code(&self, t: u64) -> bool {
@@ -126,6 +121,18 @@ impl Relocator {
             }
         }
     }
+}
+
+/// Where old offset `t` went in the new file, through `by_old` (sorted by
+/// old then new offset): the equivalence that starts last at or before `t`
+/// and holds it, looking back at most a few.
+pub(crate) fn map_through(by_old: &[Equivalence], t: u64) -> Option<u64> {
+    let end = by_old.partition_point(|e| e.old_pos <= t);
+    by_old[end.saturating_sub(LOOK_BACK)..end]
+        .iter()
+        .rev()
+        .find(|e| t - e.old_pos < e.len)
+        .map(|e| e.new_pos + (t - e.old_pos))
 }
 
 /// Checks declared code ranges against the old file: at most

@@ -32,6 +32,12 @@ fn fixtures() -> Vec<(&'static str, Option<PathBuf>, PathBuf)> {
             Some(testdata("exe/callgraph-v1")),
             testdata("exe/callgraph-v2"),
         ),
+        // Op 5 (bsdiff-exe), added within format 1.
+        (
+            "v1-exe-delta.dpk",
+            Some(testdata("exe/dispatch-v1")),
+            testdata("exe/dispatch-v2"),
+        ),
     ]
 }
 
