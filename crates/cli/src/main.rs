@@ -264,7 +264,7 @@ struct DiffOpts {
     /// Version of NEW to record.
     #[arg(long, default_value = "")]
     to_version: String,
-    /// Generic codecs only: no executable-aware `bsdiff-x86` (for readers
+    /// Generic codecs only: no executable-aware `bsdiff-exe` (for readers
     /// older than it, or to compare).
     #[arg(long)]
     no_exe: bool,

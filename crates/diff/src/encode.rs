@@ -40,9 +40,9 @@ pub(crate) enum ForceCodec {
     Literal,
     Bsdiff,
     ZstdRef,
-    /// `bsdiff-exe` with every scan kind over a quarter of the old file
-    /// each ([`any_layout`]).
-    BsdiffExe,
+    /// `bsdiff-exe` for this architecture, with every scan kind over a
+    /// quarter of the old file each ([`any_layout`]).
+    BsdiffExe(Arch),
 }
 
 /// A target file ready to be written into the package.
@@ -149,11 +149,11 @@ fn choose(src: &RelPath, old: Input, new: &[u8], s: &Settings) -> Result<Encodin
     };
     match s.force {
         Some(ForceCodec::Bsdiff) => return Ok(bsdiff(old, blocks, None)),
-        Some(ForceCodec::BsdiffExe) if relocatable(&blocks) && !old.is_empty() => {
-            let layout = any_layout(old.len() as u64, new.len() as u64);
+        Some(ForceCodec::BsdiffExe(arch)) if relocatable(&blocks) && !old.is_empty() => {
+            let layout = any_layout(arch, old.len() as u64, new.len() as u64);
             return Ok(bsdiff(old, blocks, Some(layout)));
         }
-        Some(ForceCodec::BsdiffExe) => return Ok(bsdiff(old, blocks, None)),
+        Some(ForceCodec::BsdiffExe(_)) => return Ok(bsdiff(old, blocks, None)),
         // The package writer still falls back to bsdiff past the ref budget.
         Some(ForceCodec::ZstdRef) => {
             return Ok(Encoding::ZstdRef {
@@ -294,7 +294,7 @@ fn est(d: &[u8], level: i32) -> Result<usize, Error> {
 /// A layout for any pair of files (fuzzing): each file one segment at
 /// address 0, and the old file's four quarters scanned as code, pointers,
 /// relative and base-relative offsets.
-fn any_layout(old_len: u64, new_len: u64) -> Layout {
+fn any_layout(arch: Arch, old_len: u64, new_len: u64) -> Layout {
     let q = old_len / 4;
     let kinds = [
         ScanKind::Code,
@@ -320,7 +320,7 @@ fn any_layout(old_len: u64, new_len: u64) -> Layout {
         })
     };
     Layout {
-        arch: Arch::X86_64,
+        arch,
         old: seg(old_len).into_iter().collect(),
         new: seg(new_len).into_iter().collect(),
         moves: Vec::new(),

@@ -2,7 +2,7 @@
 //! looks for references (see `deltapack_format::exe`).
 //!
 //! [`Candidates::of`] reads the section and segment tables of an old and a
-//! new x86-64 ELF, PE or Mach-O file with `object` and gives the layout
+//! new ELF, PE or Mach-O file (x86-64 or arm64) with `object` and gives the layout
 //! without scans: both files' segments, and where each old section went
 //! (sections paired by name). Its code sections are always scanned; its
 //! other sections are candidates for each data scan kind. Which kind pays
@@ -71,6 +71,8 @@ fn sections(file: &object::File<'_>, len: u64) -> Vec<Section> {
         .collect()
 }
 
+/// The loaded segments with file bytes, sorted by file offset and
+/// disjoint (a segment overlapping the one before it is left out).
 fn segments(file: &object::File<'_>, len: u64) -> Vec<Segment> {
     let mut segs: Vec<Segment> = file
         .segments()
@@ -97,8 +99,9 @@ fn segments(file: &object::File<'_>, len: u64) -> Vec<Segment> {
 }
 
 impl Candidates {
-    /// The candidates for diffing `old` against `new`, if both are x86-64
-    /// executables or libraries of the same container with code.
+    /// The candidates for diffing `old` against `new`, if both are
+    /// executables or libraries with code, of the same container and
+    /// architecture (x86-64 or arm64).
     pub(crate) fn of(old: &[u8], new: &[u8]) -> Option<Candidates> {
         let fo = object::File::parse(old).ok()?;
         let fnew = object::File::parse(new).ok()?;
@@ -138,6 +141,7 @@ impl Candidates {
         let mut disjoint: Vec<Move> = Vec::with_capacity(moves.len());
         for m in moves {
             let fits = m.new_va.checked_add(m.len).is_some()
+                && m.old_va.checked_add(m.len).is_some()
                 && disjoint.last().is_none_or(|p| m.old_va >= p.old_va + p.len);
             if !fits {
                 continue;
@@ -172,14 +176,18 @@ impl Candidates {
             return None;
         }
         data.sort_unstable();
+        let base = Layout {
+            arch,
+            old: base_old,
+            new: base_new,
+            moves: disjoint,
+            scans: Vec::new(),
+        };
+        // Built to pass; a file odd enough to defeat that gets the
+        // generic codecs rather than a package the applier refuses.
+        base.check(olen, nlen).ok()?;
         Some(Candidates {
-            base: Layout {
-                arch,
-                old: base_old,
-                new: base_new,
-                moves: disjoint,
-                scans: Vec::new(),
-            },
+            base,
             code,
             data,
             new_code,
@@ -277,10 +285,16 @@ impl Candidates {
         let mut scans: Vec<Scan> = best.into_iter().flatten().map(|(_, s)| s).collect();
         // Past the bound (no real file comes near it), the first ones.
         scans.truncate(exe::MAX_SCANS);
-        Layout {
+        let layout = Layout {
             scans,
             ..self.base.clone()
-        }
+        };
+        debug_assert_eq!(
+            layout.check(old.len() as u64, new.len() as u64),
+            Ok(()),
+            "scans come from checked sections"
+        );
+        layout
     }
 
     /// For each of `scans` (sorted, disjoint, of one kind), how many more

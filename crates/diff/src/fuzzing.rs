@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use deltapack_format::exe::Arch;
+
 use crate::encode::ForceCodec;
 use crate::{Differ, Error};
 
@@ -15,7 +17,8 @@ use crate::{Differ, Error};
 ///
 /// - bits 0-1: the codec: 0 = whichever is smallest (the real choice),
 ///   1 = stored whole, 2 = bsdiff (with bit 4: bsdiff-exe predicting
-///   references with every scan kind, a quarter of the old file each), 3 = zstd patch-from;
+///   references with every scan kind, a quarter of the old file each, as
+///   x86-64 code, or with bit 5 as arm64), 3 = zstd patch-from;
 /// - bit 2: stream compression LZMA2 (level 6) instead of zstd (level 1);
 /// - bit 3: 4 KiB hash blocks instead of 1 MiB.
 ///
@@ -28,7 +31,11 @@ pub fn encode(old: &Path, new: &Path, variant: u8) -> Result<Vec<u8>, Error> {
         .block_log(if variant & 8 != 0 { 12 } else { 20 });
     d.settings.force = match variant & 3 {
         1 => Some(ForceCodec::Literal),
-        2 if variant & 16 != 0 => Some(ForceCodec::BsdiffExe),
+        2 if variant & 16 != 0 => Some(ForceCodec::BsdiffExe(if variant & 32 != 0 {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        })),
         2 => Some(ForceCodec::Bsdiff),
         3 => Some(ForceCodec::ZstdRef),
         _ => None,

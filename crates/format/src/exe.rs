@@ -267,9 +267,11 @@ impl Layout {
         }))
     }
 
-    /// Checks a layout against the files: segments inside their file
-    /// with no address overflow, every range non-empty, scans inside the
-    /// old file. (Order and disjointness follow from the encoding.)
+    /// Checks a layout against the files: at most the stated counts, every
+    /// list sorted and disjoint, every range non-empty and free of
+    /// overflow, segments inside their file, scans inside the old file.
+    /// (A decoded layout is sorted and disjoint by its encoding; one built
+    /// in memory is checked for that too.)
     pub fn check(&self, old_size: u64, new_size: u64) -> Result<(), String> {
         for (segs, size, which) in [(&self.old, old_size, "old"), (&self.new, new_size, "new")] {
             if segs.len() > MAX_SEGMENTS {
@@ -294,7 +296,12 @@ impl Layout {
         }
         let mut prev = 0;
         for m in &self.moves {
-            if m.len == 0 || m.old_va < prev || m.new_va.checked_add(m.len).is_none() {
+            let end = m.old_va.checked_add(m.len);
+            if m.len == 0
+                || m.old_va < prev
+                || end.is_none()
+                || m.new_va.checked_add(m.len).is_none()
+            {
                 return Err(format!(
                     "move of {} bytes from address {:#x} is empty, out of order or overflows",
                     m.len, m.old_va

@@ -231,11 +231,14 @@ fn forced_relocation_round_trips_on_any_bytes() {
         b.truncate(45_000);
         let old = s.write(&format!("o{seed}"), &a);
         let new = s.write(&format!("n{seed}"), &b);
-        let pkg = deltapack_diff::fuzzing::encode(&old, &new, 2 | 16).unwrap();
-        assert!(matches!(op_of(&pkg), Op::BsdiffExe { .. }));
-        let out = s.path(&format!("out{seed}"));
-        apply(Some(&old), &pkg, &out).unwrap();
-        assert_eq!(fs_err::read(&out).unwrap(), b);
+        // As x86-64 code, and as arm64 code.
+        for variant in [2 | 16, 2 | 16 | 32] {
+            let pkg = deltapack_diff::fuzzing::encode(&old, &new, variant).unwrap();
+            assert!(matches!(op_of(&pkg), Op::BsdiffExe { .. }));
+            let out = s.path(&format!("out{seed}-{variant}"));
+            apply(Some(&old), &pkg, &out).unwrap();
+            assert_eq!(fs_err::read(&out).unwrap(), b);
+        }
     }
 }
 

@@ -149,11 +149,21 @@ fn write_codec_seeds() {
     fs_err::create_dir_all(&dir).unwrap();
     // variant: codec in bits 0-1 (auto, literal, bsdiff, patch-from),
     // bit 2 LZMA2 streams, bit 3 4 KiB hash blocks, bit 4 with bsdiff:
-    // bsdiff-exe. (The `-x86-` seeds are bsdiff-x86 files, from before
+    // bsdiff-exe (bit 5: arm64). (The `-x86-` seeds are bsdiff-x86 files, from before
     // the encoder wrote bsdiff-exe instead.)
     for (name, new) in &news {
         let base = if *name == "tree" { &old_dir } else { &old_file };
-        for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8, 16 | 2, 16 | 4 | 2] {
+        for variant in [
+            0u8,
+            1,
+            2,
+            3,
+            4 | 2,
+            4 | 3 | 8,
+            16 | 2,
+            16 | 4 | 2,
+            32 | 16 | 2,
+        ] {
             if *name == "empty" && variant > 3 {
                 continue;
             }
@@ -181,7 +191,17 @@ fn write_codec_seeds() {
     ]
     .concat();
     let split = (text.len() as u16).to_le_bytes();
-    for variant in [0u8, 1, 2, 3, 4 | 2, 4 | 3 | 8, 16 | 2, 16 | 4 | 2] {
+    for variant in [
+        0u8,
+        1,
+        2,
+        3,
+        4 | 2,
+        4 | 3 | 8,
+        16 | 2,
+        16 | 4 | 2,
+        32 | 16 | 2,
+    ] {
         let edits = [&[variant, 1, split[0], split[1]][..], &text, &script].concat();
         fs_err::write(dir.join(format!("seed-edits-v{variant}")), edits).unwrap();
     }
