@@ -244,9 +244,10 @@ enum Corrector {
 /// controls are read before the first byte is written, since a reference
 /// may target bytes that a later control moves.
 ///
-/// Memory: at most [`reloc::MAX_CONTROLS`] controls (6 MiB with
-/// their equivalences), the layout (under 40 KiB) and one add region of
-/// at most [`reloc::MAX_REGION`] bytes.
+/// Memory: the equivalences of at most [`reloc::MAX_CONTROLS`] controls
+/// (28 bytes each for `bsdiff-exe`, so at most 3.5 MiB; 48 for
+/// `bsdiff-x86`), the layout (under 40 KiB) and one add region of at most
+/// [`reloc::MAX_REGION`] bytes.
 pub(crate) fn predicted<R: Read>(
     s: &mut Streams<'_, R>,
     base: &mut BaseFile,
@@ -275,16 +276,18 @@ pub(crate) fn predicted<R: Read>(
             Head::Layout(layout)
         }
     };
-    let mut controls = Vec::new();
+    // Only the equivalences are kept: the controls are where they start,
+    // with literal (extra) bytes filling the gaps between them.
     let mut eqs = Vec::new();
-    let (mut out_pos, mut offset) = (0u64, 0i64);
+    let (mut out_pos, mut offset, mut count) = (0u64, 0i64, 0usize);
     while out_pos < size {
-        if controls.len() == reloc::MAX_CONTROLS {
+        if count == reloc::MAX_CONTROLS {
             return Err(corrupt(format!(
                 "more than {} controls",
                 reloc::MAX_CONTROLS
             )));
         }
+        count += 1;
         let c = next_control(s, size, out_pos, &mut offset, old_size, &corrupt)?;
         if c.add > reloc::MAX_REGION || c.extra > reloc::MAX_REGION {
             return Err(corrupt(format!(
@@ -299,34 +302,39 @@ pub(crate) fn predicted<R: Read>(
                 len: c.add,
             });
         }
-        controls.push(c);
         out_pos += c.add + c.extra;
     }
-    let corrector = match head {
-        Head::Ranges(ranges) => Corrector::X86(reloc::Relocator::new(ranges, eqs)),
-        Head::Layout(layout) => Corrector::Exe(Predictor::new(layout, eqs)),
+    let (corrector, in_order) = match head {
+        Head::Ranges(ranges) => {
+            let r = reloc::Relocator::new(ranges, eqs.clone());
+            (Corrector::X86(r), eqs)
+        }
+        Head::Layout(layout) => (Corrector::Exe(Predictor::new(layout, eqs)), Vec::new()),
+    };
+    let eqs = match &corrector {
+        Corrector::X86(_) => &in_order[..],
+        Corrector::Exe(p) => p.equivalences(),
     };
     let mut runs = ZeroRuns::default();
     let mut buf = Vec::new();
     out_pos = 0;
-    for c in controls {
-        if c.add > 0 {
-            buf.clear();
-            while (buf.len() as u64) < c.add {
-                let want = (c.add - buf.len() as u64).min(PIECE as u64) as usize;
-                let chunk = base.at(c.old_pos + buf.len() as u64, want)?;
-                buf.extend_from_slice(chunk);
-            }
-            match &corrector {
-                Corrector::X86(r) => r.predict(&mut buf, c.old_pos, out_pos),
-                Corrector::Exe(p) => p.predict(&mut buf, c.old_pos, out_pos),
-            }
-            apply_diff(s, &mut runs, &mut buf)?;
-            sink.write(&buf)?;
+    for e in eqs {
+        copy_extra(s, e.new_pos - out_pos, sink)?;
+        buf.clear();
+        while (buf.len() as u64) < e.len {
+            let want = (e.len - buf.len() as u64).min(PIECE as u64) as usize;
+            let chunk = base.at(e.old_pos + buf.len() as u64, want)?;
+            buf.extend_from_slice(chunk);
         }
-        copy_extra(s, c.extra, sink)?;
-        out_pos += c.add + c.extra;
+        match &corrector {
+            Corrector::X86(r) => r.predict(&mut buf, e.old_pos, e.new_pos),
+            Corrector::Exe(p) => p.predict(&mut buf, e.old_pos, e.new_pos),
+        }
+        apply_diff(s, &mut runs, &mut buf)?;
+        sink.write(&buf)?;
+        out_pos = e.new_pos + e.len;
     }
+    copy_extra(s, size - out_pos, sink)?;
     if runs.excess != 0 {
         return Err(corrupt(
             "a zero run continues past the end of the file".into(),

@@ -33,7 +33,7 @@
 //! come from controls the caller checked.
 
 use crate::reader::unzigzag;
-use crate::reloc::{Equivalence, map_through};
+use crate::reloc::{Equivalence, LOOK_BACK};
 use crate::{arm64, x86};
 
 /// Most segments per file in a layout.
@@ -341,26 +341,36 @@ pub fn va_to_off(segs: &[Segment], va: u64) -> Option<u64> {
 }
 
 /// Predicts the new form of references in add regions of one file.
+///
+/// It holds the file's equivalences once, in the order given (for the
+/// applier, the order of its controls, which it walks again to write the
+/// file), and their indices in old-offset order: 28 bytes each.
 #[derive(Debug, Clone)]
 pub struct Predictor {
     layout: Layout,
-    /// Equivalences sorted by old then new offset.
-    by_old: Vec<Equivalence>,
+    /// The non-empty equivalences, in the order given.
+    eqs: Vec<Equivalence>,
+    /// Indices into `eqs`, sorted by old then new offset.
+    by_old: Vec<u32>,
     /// Old segments sorted by address, for target lookups.
     old_by_va: Vec<Segment>,
 }
 
 impl Predictor {
     /// A predictor for a layout that passed [`Layout::check`] and the
-    /// file's equivalences (any order).
+    /// file's equivalences (at most `u32::MAX`; the format allows far
+    /// fewer, see [`crate::reloc::MAX_CONTROLS`]).
     pub fn new(layout: Layout, mut eqs: Vec<Equivalence>) -> Self {
         eqs.retain(|e| e.len > 0);
-        eqs.sort_by_key(|e| (e.old_pos, e.new_pos));
+        eqs.truncate(u32::MAX as usize);
+        let mut by_old: Vec<u32> = (0..eqs.len() as u32).collect();
+        by_old.sort_by_key(|&i| (eqs[i as usize].old_pos, eqs[i as usize].new_pos));
         let mut old_by_va = layout.old.clone();
         old_by_va.sort_by_key(|s| (s.va, s.file_off));
         Predictor {
             layout,
-            by_old: eqs,
+            eqs,
+            by_old,
             old_by_va,
         }
     }
@@ -370,11 +380,30 @@ impl Predictor {
         &self.layout
     }
 
+    /// The non-empty equivalences, in the order they were given.
+    pub fn equivalences(&self) -> &[Equivalence] {
+        &self.eqs
+    }
+
+    /// Where old offset `o` went: among the up to [`LOOK_BACK`]
+    /// equivalences with the largest old offsets at or before `o`, the
+    /// last one (in old, then new offset order) that holds it.
+    fn map_off(&self, o: u64) -> Option<u64> {
+        let eq = |i: u32| &self.eqs[i as usize];
+        let end = self.by_old.partition_point(|&i| eq(i).old_pos <= o);
+        self.by_old[end.saturating_sub(LOOK_BACK)..end]
+            .iter()
+            .rev()
+            .map(|&i| eq(i))
+            .find(|e| o - e.old_pos < e.len)
+            .map(|e| e.new_pos + (o - e.old_pos))
+    }
+
     /// Where old address `t` went: through the segments and the
     /// equivalence that holds it, else through the move that holds it.
     fn map_va(&self, t: u64) -> Option<u64> {
         let via_file = va_to_off(&self.old_by_va, t)
-            .and_then(|o| map_through(&self.by_old, o))
+            .and_then(|o| self.map_off(o))
             .and_then(|n| off_to_va(&self.layout.new, n));
         via_file.or_else(|| {
             let i = self.layout.moves.partition_point(|m| m.old_va <= t);

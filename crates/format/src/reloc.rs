@@ -26,9 +26,9 @@ pub const MAX_CONTROLS: usize = 1 << 17;
 /// Longest add or extra region of one control in a `bsdiff-x86` file (the
 /// applier holds one add region whole while relocating it).
 pub const MAX_REGION: u64 = 1 << 20;
-/// How many equivalences before the nearest one [`Relocator`] looks at to
-/// find one that holds a target.
-const LOOK_BACK: usize = 8;
+/// How many equivalences before the nearest one [`Relocator`] (and
+/// `exe::Predictor`) looks at to find one that holds a target.
+pub(crate) const LOOK_BACK: usize = 8;
 
 /// One add region of a patch: `len` old bytes at `old_pos` became the new
 /// bytes at `new_pos`.
@@ -66,7 +66,12 @@ impl Relocator {
     /// Where old offset `t` went in the new file: through the equivalence
     /// that starts last at or before `t` and holds it (looking back a few).
     fn map(&self, t: u64) -> Option<u64> {
-        map_through(&self.by_old, t)
+        let end = self.by_old.partition_point(|e| e.old_pos <= t);
+        self.by_old[end.saturating_sub(LOOK_BACK)..end]
+            .iter()
+            .rev()
+            .find(|e| t - e.old_pos < e.len)
+            .map(|e| e.new_pos + (t - e.old_pos))
     }
 
     fn in_code(&self, t: u64) -> bool {
@@ -121,18 +126,6 @@ impl Relocator {
             }
         }
     }
-}
-
-/// Where old offset `t` went in the new file, through `by_old` (sorted by
-/// old then new offset): the equivalence that starts last at or before `t`
-/// and holds it, looking back at most a few.
-pub(crate) fn map_through(by_old: &[Equivalence], t: u64) -> Option<u64> {
-    let end = by_old.partition_point(|e| e.old_pos <= t);
-    by_old[end.saturating_sub(LOOK_BACK)..end]
-        .iter()
-        .rev()
-        .find(|e| t - e.old_pos < e.len)
-        .map(|e| e.new_pos + (t - e.old_pos))
 }
 
 /// Checks declared code ranges against the old file: at most
