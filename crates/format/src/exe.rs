@@ -21,8 +21,9 @@
 //!    they went.
 //!
 //! Where references are looked for is the [`Scan`] list: code ranges
-//! (decoded instruction by instruction, see [`crate::x86`]), and ranges of
-//! aligned 8-byte absolute or 4-byte relative values. A right prediction
+//! (x86-64 decoded instruction by instruction, see [`crate::x86`]; arm64
+//! word by word, see [`crate::arm64`]), and ranges of aligned 8-byte
+//! absolute or 4-byte relative values. A right prediction
 //! costs zero difference bytes, a wrong one is corrected by them: the
 //! output is the same either way and every block is still hash-checked.
 //! The encoder builds the [`Layout`] from the two files' headers; the
@@ -414,11 +415,12 @@ impl Predictor {
 
     /// Rewrites, in `buf` (the old bytes at `old_pos`, about to become the
     /// new bytes at `new_pos`), every reference to point where its target
-    /// went. Each scan reads a reference's bytes before it rewrites them
-    /// and never reads them again (an instruction is decoded whole before
-    /// its displacement is rewritten, and the sweep goes on after it), so
-    /// the encoder and the applier, starting from the same old bytes,
-    /// find the same references.
+    /// went. The steps are a fixed sequence of reads and writes of `buf`
+    /// (an x86-64 instruction is decoded whole before its displacement is
+    /// rewritten and the sweep goes on after it; only an arm64 pair writes
+    /// ahead, into a word that is not a reference itself), so the encoder
+    /// and the applier, starting from the same old bytes, make the same
+    /// predictions.
     pub fn predict(&self, buf: &mut [u8], old_pos: u64, new_pos: u64) {
         let Some(end) = old_pos.checked_add(buf.len() as u64) else {
             return;
