@@ -33,6 +33,11 @@ pub(crate) struct SignOpts {
     /// Diff level, 1 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(1..=9))]
     level: u8,
+    /// Deltas use the generic codecs only, no executable-aware `bsdiff-exe`
+    /// (for update clients older than it, which would otherwise take the
+    /// full bundle).
+    #[arg(long)]
+    no_exe: bool,
 }
 
 impl SignOpts {
@@ -54,6 +59,7 @@ impl SignOpts {
             .trust(pubs)
             .deltas(self.deltas)
             .level(self.level)
+            .executables(!self.no_exe)
             .expires_in(self.expires_in_days.saturating_mul(86_400));
         // Reproducible builds: the release date and manifest times follow
         // SOURCE_DATE_EPOCH when it is set.

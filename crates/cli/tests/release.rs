@@ -232,3 +232,31 @@ fn serve_answers_range_requests() {
     );
     assert_eq!(&resp[split + 4..], &full[10..110]);
 }
+
+#[test]
+fn release_no_exe_keeps_deltas_to_the_generic_codecs() {
+    let t0 = epoch();
+    let t = tempfile::tempdir().unwrap();
+    let key = t.path().join("k");
+    ok(bin_at(t0).arg("keygen").arg("-o").arg(&key));
+    let exe = |v: u32| example(1).join(format!("../../exe/callgraph-v{v}"));
+    for (flag, op) in [(None, "bsdiff-exe"), (Some("--no-exe"), "bsdiff")] {
+        let repo = t.path().join(op);
+        for (v, version) in [(1, "1.0.0"), (2, "1.1.0")] {
+            let mut c = bin_at(t0);
+            c.args(["release", "--repo"])
+                .arg(&repo)
+                .args(["--version", version, "--channel", "stable", "--key"])
+                .arg(key.with_extension("key"))
+                .args(flag)
+                .arg(format!("--platform=linux-x86_64={}", exe(v).display()));
+            ok(&mut c);
+        }
+        let delta = repo.join("pkg/linux-x86_64/1.1.0/from-1.0.0.dpk");
+        let json = ok(bin().arg("inspect").arg("--json").arg(&delta));
+        assert!(
+            json.contains(&format!("\"op\": \"{op}\"")),
+            "{flag:?}: {json}"
+        );
+    }
+}

@@ -120,11 +120,12 @@ impl Trees {
 }
 
 /// Runs the jobs in parallel and writes their packages into the repository.
+/// `differ` carries the settings every job shares (level, codecs).
 pub(crate) fn run(
     root: &Path,
     jobs: &[Job],
     trees: &Trees,
-    level: u8,
+    differ: &Differ,
     progress: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<Built>, Error> {
     jobs.par_iter()
@@ -136,8 +137,8 @@ pub(crate) fn run(
                 .as_ref()
                 .map(|f| trees.get(&job.platform, f))
                 .transpose()?;
-            let pkg = Differ::new()
-                .level(level)
+            let pkg = differ
+                .clone()
                 .platform(job.platform.as_str())
                 .from_version(
                     job.from

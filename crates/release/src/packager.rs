@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use deltapack_diff::Differ;
 use deltapack_manifest::{Manifest, PublicKey, SecretKey, Verifier, Version, check_name, sign};
 use rayon::prelude::*;
 
@@ -80,6 +81,7 @@ pub struct Packager {
     trusted: Vec<PublicKey>,
     deltas: usize,
     level: u8,
+    executables: bool,
     expires_in: u64,
     now: Option<u64>,
     shard_out: Option<PathBuf>,
@@ -94,6 +96,7 @@ impl Packager {
             trusted: Vec::new(),
             deltas: DEFAULT_DELTAS,
             level: 9,
+            executables: true,
             expires_in: DEFAULT_EXPIRES_IN,
             now: None,
             shard_out: None,
@@ -134,6 +137,22 @@ impl Packager {
     pub fn level(mut self, level: u8) -> Self {
         self.level = level;
         self
+    }
+
+    /// Whether deltas may use the executable-aware codec (default: yes,
+    /// where it is smaller). Off, every delta built by this packager uses
+    /// the generic codecs only, which update clients older than that codec
+    /// can apply (they fall back to the full bundle otherwise).
+    pub fn executables(mut self, on: bool) -> Self {
+        self.executables = on;
+        self
+    }
+
+    /// The diff settings every package of a run shares.
+    fn differ(&self) -> Differ {
+        Differ::new()
+            .level(self.level)
+            .executables(self.executables)
     }
 
     /// Manifest lifetime in seconds (default 30 days).
@@ -302,7 +321,7 @@ impl Packager {
             trees.insert(p, &r.version, input.root.clone());
         }
         trees.materialize(&self.root, &m, &jobs, progress)?;
-        let built = build::run(out, &jobs, &trees, self.level, progress)?;
+        let built = build::run(out, &jobs, &trees, &self.differ(), progress)?;
         let record = Record {
             version: r.version.clone(),
             channel: r.channel.clone(),
@@ -507,7 +526,7 @@ impl Packager {
         }
         let mut trees = Trees::new()?;
         trees.materialize(&self.root, m, jobs, progress)?;
-        build::run(&self.root, jobs, &trees, self.level, progress)
+        build::run(&self.root, jobs, &trees, &self.differ(), progress)
     }
 
     /// Changes the rollout of `version` (default: the channel's newest) on

@@ -498,3 +498,43 @@ fn a_shard_record_pointing_outside_its_place_is_refused() {
     assert_eq!(files(&base), before, "nothing copied or signed");
     assert_eq!(manifest(&base), m);
 }
+
+#[test]
+fn executable_deltas_use_the_executable_codec_unless_told_not_to() {
+    // Two releases of a real x86-64 program: by default its delta is
+    // bsdiff-exe; with `executables(false)` it is plain bsdiff, which
+    // clients older than bsdiff-exe can apply. Both repositories verify.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = |v: u32| example(1).join(format!("../../exe/callgraph-v{}", v + 1));
+    for (on, op) in [(true, "bsdiff-exe"), (false, "bsdiff")] {
+        let repo = dir.path().join(op);
+        for i in 0..2 {
+            packager(&repo)
+                .executables(on)
+                .release(
+                    &new_release(i, "stable", vec![("linux-x86_64".into(), exe(i as u32))]),
+                    None,
+                    &|_| {},
+                )
+                .unwrap();
+        }
+        let pkg = fs_err::read(repo.join(format!(
+            "pkg/linux-x86_64/{}/from-{}.dpk",
+            version(1),
+            version(0)
+        )))
+        .unwrap();
+        let (_, header, _) =
+            deltapack_format::decode_prefix(&pkg, &deltapack_format::Limits::default()).unwrap();
+        let ops: Vec<&str> = header
+            .entries
+            .iter()
+            .filter_map(|e| match &e.node {
+                deltapack_format::Node::File(f) => Some(f.op.name()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ops, vec![op], "executables({on})");
+        assert!(verify(&repo).ok(), "executables({on})");
+    }
+}
