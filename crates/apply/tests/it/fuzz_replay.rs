@@ -120,6 +120,22 @@ fn edited(old: &[u8], seed: u64) -> Vec<u8> {
 /// each codec, re-laid as decoder inputs; and old/new pairs.
 /// Regenerate with
 /// `cargo test -p deltapack-apply --test it -- --ignored write_codec_seeds`.
+/// The encoder variants the codec seeds are made with (see
+/// `deltapack_diff::fuzzing::encode`): codec in bits 0-1 (auto, literal,
+/// bsdiff, patch-from), bit 2 LZMA2 streams, bit 3 4 KiB hash blocks,
+/// bit 4 with bsdiff: bsdiff-exe, as x86-64 code or (bit 5) arm64.
+const SEED_VARIANTS: [u8; 9] = [
+    0,
+    1,
+    2,
+    3,
+    4 | 2,
+    4 | 3 | 8,
+    16 | 2,
+    16 | 4 | 2,
+    32 | 16 | 2,
+];
+
 #[test]
 #[ignore]
 fn write_codec_seeds() {
@@ -147,23 +163,11 @@ fn write_codec_seeds() {
 
     let dir = fuzz_dir().join("corpus/codec_decoder");
     fs_err::create_dir_all(&dir).unwrap();
-    // variant: codec in bits 0-1 (auto, literal, bsdiff, patch-from),
-    // bit 2 LZMA2 streams, bit 3 4 KiB hash blocks, bit 4 with bsdiff:
-    // bsdiff-exe (bit 5: arm64). (The `-x86-` seeds are bsdiff-x86 files, from before
-    // the encoder wrote bsdiff-exe instead.)
+    // (The `-x86-` seeds are bsdiff-x86 files, from before the encoder
+    // wrote bsdiff-exe instead.)
     for (name, new) in &news {
         let base = if *name == "tree" { &old_dir } else { &old_file };
-        for variant in [
-            0u8,
-            1,
-            2,
-            3,
-            4 | 2,
-            4 | 3 | 8,
-            16 | 2,
-            16 | 4 | 2,
-            32 | 16 | 2,
-        ] {
+        for variant in SEED_VARIANTS {
             if *name == "empty" && variant > 3 {
                 continue;
             }
@@ -191,17 +195,7 @@ fn write_codec_seeds() {
     ]
     .concat();
     let split = (text.len() as u16).to_le_bytes();
-    for variant in [
-        0u8,
-        1,
-        2,
-        3,
-        4 | 2,
-        4 | 3 | 8,
-        16 | 2,
-        16 | 4 | 2,
-        32 | 16 | 2,
-    ] {
+    for variant in SEED_VARIANTS {
         let edits = [&[variant, 1, split[0], split[1]][..], &text, &script].concat();
         fs_err::write(dir.join(format!("seed-edits-v{variant}")), edits).unwrap();
     }
