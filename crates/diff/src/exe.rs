@@ -550,6 +550,11 @@ mod tests {
                 Some(Arch::X86_64),
             ),
             (
+                "pe-arm64-3.0.3.pyd",
+                "pe-arm64-3.0.4.pyd",
+                Some(Arch::Arm64),
+            ),
+            (
                 "macho-x86_64-3.0.2.so",
                 "macho-x86_64-3.0.3.so",
                 Some(Arch::X86_64),

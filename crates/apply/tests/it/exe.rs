@@ -319,7 +319,8 @@ fn hostile_relocation_controls_are_refused() {
 }
 
 /// Real consecutive releases of one library (MarkupSafe 3.0.2 -> 3.0.3,
-/// see testdata/exe/README.md) in each container and architecture: every
+/// 3.0.3 -> 3.0.4 for Windows arm64; see testdata/exe/README.md) in each
+/// container and architecture: every
 /// pair round-trips and is no larger than with the generic codecs; x86-64
 /// PE gets bsdiff-exe and beats plain bsdiff. (The arm64 pairs change little code: whatever
 /// codec is smallest wins there.)
@@ -328,14 +329,15 @@ fn real_pe_and_mach_o_and_arm64_releases_round_trip() {
     let s = Scratch::new();
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/exe/markupsafe");
-    for (kind, ext) in [
-        ("pe-x86_64", "pyd"),
-        ("macho-x86_64", "so"),
-        ("macho-arm64", "so"),
-        ("elf-aarch64", "so"),
+    for (kind, ext, from, to) in [
+        ("pe-x86_64", "pyd", "3.0.2", "3.0.3"),
+        ("pe-arm64", "pyd", "3.0.3", "3.0.4"),
+        ("macho-x86_64", "so", "3.0.2", "3.0.3"),
+        ("macho-arm64", "so", "3.0.2", "3.0.3"),
+        ("elf-aarch64", "so", "3.0.2", "3.0.3"),
     ] {
-        let old = dir.join(format!("{kind}-3.0.2.{ext}"));
-        let new = dir.join(format!("{kind}-3.0.3.{ext}"));
+        let old = dir.join(format!("{kind}-{from}.{ext}"));
+        let new = dir.join(format!("{kind}-{to}.{ext}"));
         let (pkg, _) = round_trip(&old, &new, &s.path(kind));
         let op = op_of(&pkg);
         let generic = diff_with(Differ::new().executables(false), Some(&old), &new);
