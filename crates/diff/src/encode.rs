@@ -246,21 +246,11 @@ fn exe_blocks(
                 .map(|l| estimate(old, new, &second, Some(l), level))
         },
     );
-    let mut best = (a?, 1);
-
-    let plain = b?;
-    if plain < best.0 {
-        best = (plain, 2);
-    }
-    if let Some(size) = c3.transpose()?
-        && size < best.0
-    {
-        best = (size, 3);
-    }
-    Ok(match best.1 {
-        1 => (first, Some(first_layout), best.0),
-        2 => (second, None, best.0),
-        _ => (second, second_layout, best.0),
+    let (first_size, plain_size, second_size) = (a?, b?, c3.transpose()?);
+    Ok(match second_size {
+        Some(size) if size < first_size.min(plain_size) => (second, second_layout, size),
+        _ if plain_size < first_size => (second, None, plain_size),
+        _ => (first, Some(first_layout), first_size),
     })
 }
 

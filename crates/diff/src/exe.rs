@@ -347,7 +347,7 @@ impl Candidates {
 }
 
 /// The equivalences of a patch: its add regions.
-fn equivalences(blocks: &[Block]) -> Vec<Equivalence> {
+pub(crate) fn equivalences(blocks: &[Block]) -> Vec<Equivalence> {
     blocks
         .iter()
         .filter(|b| b.add_len > 0)

@@ -9,7 +9,7 @@
 
 use deltapack_format::exe::{Layout, Predictor};
 use deltapack_format::reader::{put_varint, zigzag};
-use deltapack_format::{STREAMS, StreamId, reloc};
+use deltapack_format::{STREAMS, StreamId};
 
 use crate::bsdiff::{Block, rle};
 
@@ -74,15 +74,7 @@ impl RawStreams {
             for b in blocks {
                 put_control(ctrl, b, &mut offset);
             }
-            let eqs = blocks
-                .iter()
-                .map(|b| reloc::Equivalence {
-                    old_pos: b.old_pos as u64,
-                    new_pos: b.new_pos as u64,
-                    len: b.add_len as u64,
-                })
-                .collect();
-            Predictor::new(layout.clone(), eqs)
+            Predictor::new(layout.clone(), crate::exe::equivalences(blocks))
         });
         let mut last_offset: i64 = 0;
         let mut buf = Vec::new();
