@@ -21,7 +21,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "Compare deltapack with other delta tools on the corpus pairs")]
 struct Args {
-    /// Directory holding <pair>/{old,new} (default: $DELTAPACK_CORPUS_CACHE/corpus or ~/.cache/deltapack-corpus/corpus).
+    /// Directory holding `<pair>/{old,new}` (default: $DELTAPACK_CORPUS_CACHE/corpus or ~/.cache/deltapack-corpus/corpus).
     #[arg(long)]
     corpus: Option<PathBuf>,
     /// Comma-separated pair names (default: all).

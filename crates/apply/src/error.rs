@@ -5,11 +5,48 @@ use std::path::PathBuf;
 
 use deltapack_format::{DecodeError, StreamId};
 
+/// A header field checked against [`crate::Expected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderField {
+    /// The platform name.
+    Platform,
+    /// The base version (empty for a full package).
+    FromVersion,
+    /// The target version.
+    ToVersion,
+    /// The target tree digest.
+    Target,
+}
+
+impl HeaderField {
+    /// The field's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeaderField::Platform => "platform",
+            HeaderField::FromVersion => "base version",
+            HeaderField::ToVersion => "target version",
+            HeaderField::Target => "target tree digest",
+        }
+    }
+}
+
 /// Why an apply or verify failed. When it fails, nothing has been written
 /// at the output path and the base is untouched.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The header is not the package the caller expected (another
+    /// platform, version pair or tree): nothing was written.
+    #[error("the package's {} is {found:?}, expected {expected:?}", .field.name())]
+    Unexpected {
+        /// Which field.
+        field: HeaderField,
+        /// What the caller expected.
+        expected: String,
+        /// What the header says.
+        found: String,
+    },
     /// The package bytes are malformed.
     #[error("bad package: {0}")]
     Decode(DecodeError),

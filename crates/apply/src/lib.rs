@@ -26,6 +26,7 @@
 mod base;
 mod decoder;
 mod error;
+mod expected;
 pub mod fuzzing;
 mod patch;
 mod payload;
@@ -43,7 +44,8 @@ use deltapack_format::{
 use deltapack_tree::{NodeKind, hex};
 
 pub use base::{VerifiedBase, verify_base};
-pub use error::Error;
+pub use error::{Error, HeaderField};
+pub use expected::Expected;
 
 use crate::base::BaseFile;
 use crate::decoder::StreamDecoder;
@@ -96,6 +98,7 @@ pub struct Report {
 pub struct Applier {
     limits: Limits,
     sync: bool,
+    expected: Expected,
 }
 
 impl Default for Applier {
@@ -111,7 +114,15 @@ impl Applier {
         Applier {
             limits: Limits::default(),
             sync: true,
+            expected: Expected::default(),
         }
+    }
+
+    /// What the package must be (from a signed manifest): checked against
+    /// its header before anything is written ([`Error::Unexpected`]).
+    pub fn expect(mut self, expected: Expected) -> Self {
+        self.expected = expected;
+        self
     }
 
     /// Bounds on what a package may declare.
@@ -147,6 +158,7 @@ impl Applier {
             .into());
         }
         let header = decode_header(&p, &compressed, &self.limits)?;
+        self.expected.check(&header)?;
         let mut hasher = blake3::Hasher::new();
         hasher.update(&compressed);
         Ok(Prefix {

@@ -200,6 +200,11 @@ enum Command {
     Doctor {
         #[command(flatten)]
         opts: update::ClientOpts,
+        /// First repair what can be repaired safely: rebuild an unreadable
+        /// state file from its copies, the history and the clock (the
+        /// replay protection is never lowered).
+        #[arg(long)]
+        fix: bool,
     },
     /// Serve a directory over HTTP (with Range support) for testing and
     /// small self-hosting.
@@ -369,7 +374,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { repo, addr } => release::serve(&repo, addr),
         Command::Update(cmd) => update::run(cmd),
         Command::Config(cmd) => config::run(cmd),
-        Command::Doctor { opts } => update::doctor(opts),
+        Command::Doctor { opts, fix } => update::doctor(opts, fix),
     }
 }
 

@@ -140,6 +140,15 @@ pub(crate) enum UpdateCommand {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// Offer a refused version again (one rolled back from, or whose full
+    /// bundle kept failing to install); `status` lists them.
+    Allow {
+        /// The version.
+        #[arg(id = "allowed_version", value_name = "VERSION")]
+        version: String,
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
     /// Follow another channel (saved in the config) and show what it
     /// offers; leaving for an older version needs --allow-downgrade.
     Channel {
@@ -328,6 +337,25 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("installed: {}", kept.join(", "));
                 out!("channel: {}  platform: {}", s.channel, s.platform);
                 out!("last manifest sequence: {}", s.last_sequence);
+                if let Some(p) = &s.on_probation {
+                    out!(
+                        "on probation: {} (launch {}; `deltapack update healthy` ends it)",
+                        p.version,
+                        p.launches
+                    );
+                }
+                for r in &s.refused {
+                    out!(
+                        "refused: {}: {}{} (to offer it again: {})",
+                        r.version,
+                        r.reason,
+                        r.detail
+                            .as_ref()
+                            .map(|d| format!("; {d}"))
+                            .unwrap_or_default(),
+                        r.clear_with
+                    );
+                }
             }
         }
         UpdateCommand::Launched {
@@ -411,6 +439,15 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 }
             }
         }
+        UpdateCommand::Allow { version, opts } => {
+            let v = Version::parse(&version)
+                .with_context(|| format!("{version:?} is not a version"))?;
+            if updater(&opts)?.allow(&v)? {
+                out!("{v} will be offered again");
+            } else {
+                out!("{v} was not refused");
+            }
+        }
         UpdateCommand::Healthy { opts } => {
             updater(&opts)?.mark_healthy()?;
             out!("marked healthy");
@@ -427,7 +464,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         e.action,
                         e.from.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                         e.to,
-                        e.result,
+                        e.result.as_str(),
                         e.bytes,
                         e.path.join(", "),
                         e.note.map(|n| format!(" ({n})")).unwrap_or_default()
@@ -441,9 +478,21 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
 
 /// `doctor`: checks the install, lock, journal, disk, key and repository,
 /// and says what to do. Exit status 1 when something is broken.
-pub(crate) fn doctor(opts: ClientOpts) -> Result<()> {
+pub(crate) fn doctor(opts: ClientOpts, fix: bool) -> Result<()> {
     use deltapack_client::{Check, Level};
     let path = opts.config_path()?;
+    if fix {
+        let r = updater(&opts)?.repair()?;
+        if r.repaired {
+            out!(
+                "rebuilt the state: manifest sequence {}, time floor {} (never lowered)",
+                r.last_sequence,
+                utc(r.time_floor)
+            );
+        } else {
+            out!("the state is readable: nothing to repair");
+        }
+    }
     let mut checks = vec![Check {
         name: "config",
         level: Level::Ok,

@@ -242,9 +242,12 @@ fn an_error_at_every_file_operation_leaves_a_whole_version() {
                 other => panic!("{label}: exit {other:?} (a panic?): {stderr}"),
             }
             // A local failure is not the package's: nothing counts
-            // towards skipping the version.
-            let state = fs_err::read_to_string(root.join(".deltapack/state.json")).unwrap();
-            assert!(state.contains("\"failures\": {}"), "{label}: {state}");
+            // towards refusing the version.
+            let state: serde_json::Value =
+                serde_json::from_slice(&fs_err::read(root.join(".deltapack/state.json")).unwrap())
+                    .unwrap();
+            assert_eq!(state["broken"], serde_json::json!({}), "{label}: {state}");
+            assert_eq!(state["refused"], serde_json::json!({}), "{label}: {state}");
             tally.count(&kind, fx.check_after(&root, &label));
         }
         tally.print(mode);

@@ -14,9 +14,13 @@
 //! keep_versions = 2
 //! health_launches = 3
 //! allow_hosts = ["updates.example.com"]
+//! retries = 4                  # network: attempts after the first
+//! connect_timeout_secs = 10
+//! read_timeout_secs = 30       # response wait, each read, grace before min_rate
+//! check_timeout_secs = 45      # a whole manifest check, retries included
+//! min_rate = 8192              # bytes/s below which a transfer is stalled
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use deltapack_manifest::PublicKey;
@@ -52,6 +56,17 @@ pub struct Config {
     pub health_launches: u32,
     /// Hosts allowed to serve the repository (empty: any HTTPS host).
     pub allow_hosts: Vec<String>,
+    /// Retries of a failed transfer.
+    pub retries: u32,
+    /// Connect timeout, seconds.
+    pub connect_timeout_secs: u64,
+    /// Response and read timeout, seconds (also the grace period before
+    /// the minimum rate applies).
+    pub read_timeout_secs: u64,
+    /// Longest a manifest check may take, retries included, seconds.
+    pub check_timeout_secs: u64,
+    /// Slowest transfer accepted, bytes per second.
+    pub min_rate: u64,
 }
 
 impl Default for Config {
@@ -68,12 +83,17 @@ impl Default for Config {
             keep_versions: 2,
             health_launches: 3,
             allow_hosts: Vec::new(),
+            retries: 4,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 30,
+            check_timeout_secs: 45,
+            min_rate: 8 * 1024,
         }
     }
 }
 
 /// The keys `get` and `set` accept.
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 16] = [
     "repository",
     "public_keys",
     "platform",
@@ -85,6 +105,11 @@ pub const KEYS: [&str; 11] = [
     "keep_versions",
     "health_launches",
     "allow_hosts",
+    "retries",
+    "connect_timeout_secs",
+    "read_timeout_secs",
+    "check_timeout_secs",
+    "min_rate",
 ];
 
 impl Config {
@@ -128,20 +153,25 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())
     }
 
-    /// Writes the config atomically.
+    /// Writes the config atomically (a fresh temporary, synced, renamed over
+    /// the file, the directory synced; a link at the path is replaced, never
+    /// written through).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().ok_or_else(|| Error::State {
+            path: path.to_owned(),
+            reason: "not a file name".into(),
+        })?;
         let text = toml::to_string_pretty(self).map_err(|e| Error::State {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".config-")
-            .tempfile_in(dir)?;
-        tmp.write_all(text.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| Error::from(e.error))?;
+        let root = deltapack_fs::Root::new(dir);
+        root.ensure()?;
+        root.write_atomic(name, text.as_bytes())?;
         Ok(())
     }
 
@@ -159,6 +189,11 @@ impl Config {
             "keep_versions" => self.keep_versions.to_string(),
             "health_launches" => self.health_launches.to_string(),
             "allow_hosts" => self.allow_hosts.join(","),
+            "retries" => self.retries.to_string(),
+            "connect_timeout_secs" => self.connect_timeout_secs.to_string(),
+            "read_timeout_secs" => self.read_timeout_secs.to_string(),
+            "check_timeout_secs" => self.check_timeout_secs.to_string(),
+            "min_rate" => self.min_rate.to_string(),
             _ => {
                 return Err(Error::UnknownSetting {
                     key: key.to_owned(),
@@ -181,6 +216,13 @@ impl Config {
                 .collect()
         };
         let number = |v: &str| v.parse::<u64>().map_err(|_| invalid("expected a number"));
+        let positive = |n: u64| {
+            if n == 0 {
+                Err(invalid("must be at least 1"))
+            } else {
+                Ok(n)
+            }
+        };
         let boolean = |v: &str| {
             v.parse::<bool>()
                 .map_err(|_| invalid("expected true or false"))
@@ -215,6 +257,13 @@ impl Config {
                     u32::try_from(number(value)?).map_err(|_| invalid("too large"))?;
             }
             "allow_hosts" => self.allow_hosts = list(value),
+            "retries" => {
+                self.retries = u32::try_from(number(value)?).map_err(|_| invalid("too large"))?;
+            }
+            "connect_timeout_secs" => self.connect_timeout_secs = positive(number(value)?)?,
+            "read_timeout_secs" => self.read_timeout_secs = positive(number(value)?)?,
+            "check_timeout_secs" => self.check_timeout_secs = positive(number(value)?)?,
+            "min_rate" => self.min_rate = number(value)?,
             _ => {
                 return Err(Error::UnknownSetting {
                     key: key.to_owned(),
@@ -233,9 +282,21 @@ impl Config {
             .install_dir(self.install_dir.clone())
             .keep_versions(self.keep_versions)
             .health_launches(self.health_launches)
-            .allow_hosts(self.allow_hosts.clone());
+            .allow_hosts(self.allow_hosts.clone())
+            .retries(self.retries, std::time::Duration::from_millis(250))
+            .timeouts(
+                std::time::Duration::from_secs(self.connect_timeout_secs.max(1)),
+                std::time::Duration::from_secs(self.read_timeout_secs.max(1)),
+            )
+            .check_timeout(std::time::Duration::from_secs(
+                self.check_timeout_secs.max(1),
+            ))
+            .min_rate(self.min_rate);
         for k in &self.public_keys {
-            b = b.public_key(PublicKey::from_text(k).map_err(Error::Manifest)?);
+            b = b.public_key(PublicKey::from_text(k).map_err(|e| Error::InvalidSetting {
+                key: "public_keys".into(),
+                reason: e.to_string(),
+            })?);
         }
         Ok(b)
     }

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::install::Layout;
-use crate::state::State;
-use crate::updater::Updater;
+use crate::layout::Layout;
+use crate::state::Health;
+use crate::updater::{Updater, refused_list};
 
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,25 +58,17 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
         Ok(None) => out.push(check(
             "install",
             Level::Warn,
-            format!("nothing installed in {}", layout.root.display()),
+            format!("nothing installed in {}", layout.path().display()),
             "install a version: deltapack update install --to VERSION",
         )),
         Err(e) => out.push(check(
             "install",
             Level::Fail,
-            e.to_string(),
+            e.full_message(),
             "reinstall: deltapack update install --to VERSION (the full bundle is used)",
         )),
     }
-    // Lock.
-    let lock = layout.meta().join("lock");
-    let busy = fs_err::OpenOptions::new()
-        .write(true)
-        .open(&lock)
-        .ok()
-        .map(|f| f.into_parts().0)
-        .is_some_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
-    out.push(if busy {
+    out.push(if crate::lock::is_held(&layout.root) {
         check(
             "lock",
             Level::Warn,
@@ -86,8 +78,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
     } else {
         check("lock", Level::Ok, "free".into(), "")
     });
-    // Journal.
-    out.push(if layout.meta().join("journal.json").exists() {
+    out.push(if crate::recover::pending(layout).unwrap_or(false) {
         check(
             "journal",
             Level::Warn,
@@ -97,8 +88,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
     } else {
         check("journal", Level::Ok, "no interrupted install".into(), "")
     });
-    // Free space.
-    match fs4::available_space(&layout.root) {
+    match fs4::available_space(layout.path()) {
         Ok(free) if free < 64 << 20 => out.push(check(
             "disk",
             Level::Warn,
@@ -113,20 +103,48 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
             "check the install directory",
         )),
     }
-    // State.
-    match State::load(&layout.meta()) {
-        Ok(st) => out.push(check(
+    out.push(match crate::state::health(&layout.root) {
+        Health::Good => match u.state() {
+            Ok(st) => check(
+                "state",
+                Level::Ok,
+                format!("last manifest sequence {}", st.last_sequence),
+                "",
+            ),
+            Err(e) => check(
+                "state",
+                Level::Fail,
+                e.full_message(),
+                "deltapack doctor --fix",
+            ),
+        },
+        Health::UsingBackup(why) => check(
             "state",
-            Level::Ok,
-            format!("last manifest sequence {}", st.last_sequence),
-            "",
-        )),
-        Err(e) => out.push(check(
+            Level::Warn,
+            format!("{why}; its backup copy is used"),
+            "deltapack doctor --fix rewrites both copies (the next update does too)",
+        ),
+        Health::Broken(why) => check(
             "state",
             Level::Fail,
-            e.to_string(),
-            "remove .deltapack/state.json (it is rebuilt; the replay protection restarts)",
-        )),
+            format!("state.json and its backup are unreadable: {why}"),
+            "deltapack doctor --fix rebuilds it (never lowering the replay protection)",
+        ),
+    });
+    if let Ok(st) = u.state() {
+        for r in refused_list(&st.refused) {
+            out.push(Check {
+                name: "refused",
+                level: Level::Warn,
+                detail: format!(
+                    "{} is not offered: {}{}",
+                    r.version,
+                    r.reason,
+                    r.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                ),
+                advice: format!("to offer it again: {}", r.clear_with),
+            });
+        }
     }
     // The clock against the latest time this install knows has passed. The
     // floor includes the publisher's signed `issued` times, so a clock an
@@ -137,7 +155,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
             "clock",
             Level::Warn,
             format!("the system clock ({clock}) is behind the latest trusted time ({floor})"),
-            "fix the system clock; manifest expiry is checked against the later time. If that time itself is wrong (the clock once ran far ahead), set time_floor to 0 in .deltapack/state.json",
+            "fix the system clock; manifest expiry is checked against the later time",
         ));
     }
     // Repository, key and the installed tree against the manifest.
@@ -189,7 +207,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
         Err(e) => out.push(check(
             "repository",
             Level::Fail,
-            e.to_string(),
+            e.full_message(),
             "check the repository URL, the network, and that the public key is the publisher's",
         )),
     }

@@ -3,8 +3,9 @@
 //! which a crash, a disk error or a user can leave in any state.
 
 use crate::Config;
+use crate::history::parse as parse_history;
 use crate::recover::parse_journal;
-use crate::state::{State, parse_history};
+use crate::state::State;
 
 /// Parses arbitrary bytes as each local file (state, config, history,
 /// journal). None may panic; whatever parses must serialise and parse back

@@ -7,13 +7,29 @@
 //! a chain of deltas, or the full bundle), downloads with resume and
 //! retries, rebuilds the new version beside the running one while the
 //! applier verifies every block, and switches to it with one atomic rename.
-//! A delta that does not apply falls back to the full bundle. Versions are
-//! kept side by side for [`Updater::rollback`]. The library never prints:
-//! progress arrives as [`Event`]s.
+//! Any failure of a delta that is not this machine's (its download, its
+//! bytes, its header, the base, the apply) falls back to the full bundle
+//! (see the `policy` module's rules, in docs/CLIENT.md). Versions are kept
+//! side by side for [`Updater::rollback`]. The library never prints:
+//! progress arrives as [`Event`]s. The repository can be a URL, a
+//! directory, or the app's own [`Source`] (its HTTP stack).
+//!
+//! The install root:
+//!
+//! ```text
+//! <root>/current -> versions/<version>     relative symlink, the only switch
+//! <root>/versions/<version>/               one complete tree per version
+//! <root>/.deltapack/state.json             install id, last sequence, time floor, refusals (and state.backup.json)
+//! <root>/.deltapack/history.jsonl          append-only update history
+//! <root>/.deltapack/downloads/<blake3>.dpk packages, named by their hash
+//! <root>/.deltapack/lock                   held while an updater runs
+//! ```
+//!
+//! Nothing under the root is ever opened through a link.
 //!
 //! ```no_run
 //! use deltapack_client::Updater;
-//! use deltapack_manifest::PublicKey;
+//! use deltapack_client::PublicKey;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let updater = Updater::builder()
 //!     .repository("https://updates.example.com/myapp/")
@@ -34,245 +50,42 @@
 
 #![forbid(unsafe_code)]
 
+mod acquire;
+mod builder;
+mod check;
 mod config;
 mod doctor;
+mod downloads;
+mod error;
+mod event;
+#[doc(hidden)]
 pub mod fuzzing;
-pub mod install;
+mod health;
+mod history;
+mod install;
+mod layout;
+mod lock;
 mod plan;
+mod policy;
 mod recover;
+mod source;
 mod state;
 mod transport;
+mod trust;
 mod updater;
 
-use std::path::PathBuf;
-
+pub use acquire::{Downloaded, Staged};
+pub use builder::UpdaterBuilder;
+pub use check::Update;
 pub use config::{Config, KEYS as CONFIG_KEYS};
-pub use deltapack_manifest::Version;
+pub use deltapack_manifest::{PublicKey, Version};
 pub use doctor::{Check, Level};
+pub use error::{Error, HeaderField, Transfer, UrlRule};
+pub use event::Event;
+pub use health::Launch;
+pub use history::{Action, HistoryEntry, Outcome};
 pub use plan::{Path, Step};
 pub use recover::Recovery;
-pub use state::HistoryEntry;
-pub use updater::{Downloaded, Launch, Staged, Status, Tick, Update, Updater, UpdaterBuilder};
-
-/// Progress of an updater call.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Event {
-    /// Fetching and verifying the manifest.
-    Checking,
-    /// Bytes of a package downloaded so far.
-    Downloading {
-        /// Repository path of the package.
-        path: String,
-        /// Bytes on disk.
-        done: u64,
-        /// Its size.
-        total: u64,
-    },
-    /// A package is downloaded and hash-checked.
-    Downloaded {
-        /// Repository path.
-        path: String,
-        /// Bytes fetched now (0 if it was already there).
-        bytes: u64,
-    },
-    /// Rebuilding a version.
-    Applying {
-        /// The version being rebuilt.
-        to: Version,
-    },
-    /// A delta failed; the full bundle is used instead.
-    Fallback {
-        /// Why.
-        reason: String,
-    },
-    /// `current` now points at this version.
-    Installed {
-        /// The version.
-        version: Version,
-    },
-}
-
-/// Why an updater call failed. The installed version is untouched unless
-/// the call was `install` or `rollback` and it returned `Ok`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A builder setting is missing or invalid.
-    #[error("updater configuration: {0}")]
-    Config(&'static str),
-    /// The repository address breaks a transport rule.
-    #[error("repository {url}: {reason}")]
-    Repository {
-        /// The address.
-        url: String,
-        /// The rule broken.
-        reason: String,
-    },
-    /// A transfer failed (after retries).
-    #[error("fetching {url}: {reason}")]
-    Network {
-        /// What was fetched.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The server answered with an error status.
-    #[error("fetching {url}: HTTP {status}")]
-    HttpStatus {
-        /// What was fetched.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// The server sent more than declared.
-    #[error("{url} is larger than the {limit} bytes declared")]
-    TooLarge {
-        /// What was fetched.
-        url: String,
-        /// The declared size.
-        limit: u64,
-    },
-    /// A resumed download got a different range than it asked for.
-    #[error("{url}: asked for {expected:?}, server sent Content-Range {found:?}")]
-    BadRange {
-        /// What was fetched.
-        url: String,
-        /// The range asked for.
-        expected: String,
-        /// The range the server claimed.
-        found: String,
-    },
-    /// A downloaded artifact's BLAKE3 differs from the manifest's.
-    #[error("{url}: content does not match the manifest's BLAKE3 (deleted)")]
-    ArtifactHash {
-        /// What was fetched.
-        url: String,
-    },
-    /// The manifest was refused.
-    #[error("manifest: {0}")]
-    Manifest(#[source] deltapack_manifest::Error),
-    /// The manifest is older than one accepted before (replay/rollback).
-    #[error("manifest sequence {offered} is older than the last accepted ({have})")]
-    Rollback {
-        /// Last accepted sequence.
-        have: u64,
-        /// The sequence offered.
-        offered: u64,
-    },
-    /// No build of that version for this platform.
-    #[error("version {version} is not available for {platform}")]
-    NotAvailable {
-        /// The version.
-        version: String,
-        /// The platform.
-        platform: String,
-    },
-    /// A package does not apply.
-    #[error("applying {package}: {source}")]
-    Apply {
-        /// Repository path of the package.
-        package: String,
-        /// Why.
-        #[source]
-        source: deltapack_apply::Error,
-    },
-    /// A package is not the one the manifest describes (platform, versions
-    /// or resulting tree differ).
-    #[error("{package} is not the package the manifest describes")]
-    WrongPackage {
-        /// Repository path of the package.
-        package: String,
-    },
-    /// Another updater holds the install's lock.
-    #[error("another updater{} is working on this install", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    Busy {
-        /// The process holding the lock, if it wrote its pid.
-        pid: Option<u32>,
-    },
-    /// The version asked for is the one installed.
-    #[error("version {version} is already installed")]
-    AlreadyInstalled {
-        /// The version.
-        version: String,
-    },
-    /// Nothing is installed.
-    #[error("nothing is installed")]
-    NothingInstalled,
-    /// No earlier version to roll back to.
-    #[error("no earlier version is kept to roll back to")]
-    NoRollbackTarget,
-    /// The install root is not laid out as expected.
-    #[error("install layout: {reason}")]
-    Layout {
-        /// What is wrong.
-        reason: String,
-    },
-    /// The state file is unreadable.
-    #[error("{}: {reason}", path.display())]
-    State {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// No such setting.
-    #[error("unknown setting {key:?}")]
-    UnknownSetting {
-        /// The key.
-        key: String,
-    },
-    /// A setting's value is invalid.
-    #[error("setting {key}: {reason}")]
-    InvalidSetting {
-        /// The key.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-    /// Not enough free disk space to stage the update.
-    #[error("{needed} bytes are needed in {}, {available} are free", path.display())]
-    NoSpace {
-        /// The install root.
-        path: PathBuf,
-        /// Bytes needed.
-        needed: u64,
-        /// Bytes free.
-        available: u64,
-    },
-    /// The disk filled up while writing (ENOSPC). The old version is
-    /// untouched; free space and retry.
-    #[error("disk full: {source}")]
-    DiskFull {
-        /// The failed operation (names the path).
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file-system error.
-    #[error(transparent)]
-    Io(std::io::Error),
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            Error::DiskFull { source: e }
-        } else {
-            Error::Io(e)
-        }
-    }
-}
-
-impl Error {
-    /// Whether the package is at fault (it does not apply, is not the one
-    /// the manifest describes, or its bytes are wrong), as opposed to the
-    /// network, the disk or another updater. Only such failures count
-    /// towards skipping a version, and only they fall back to the full
-    /// bundle.
-    pub fn blames_package(&self) -> bool {
-        matches!(
-            self,
-            Error::Apply { .. } | Error::WrongPackage { .. } | Error::ArtifactHash { .. }
-        )
-    }
-}
+pub use source::{DirSource, HttpSource, Request, Response, Source, SourceError, SourceErrorKind};
+pub use state::{Refusal, RefusalReason, Repair};
+pub use updater::{Probation, Refused, Status, Tick, Updater};

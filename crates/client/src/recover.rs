@@ -18,11 +18,16 @@
 //! `current` symlink (`.current-*.tmp`), the scratch directory (chain
 //! intermediates, trees being deleted) and the state file's temporaries.
 
+use std::path::Path;
+
+use deltapack_fs::Kind;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::install::{Layout, replace_file, sync_dir};
-use crate::state::{self, HistoryEntry};
+use crate::history::{self, HistoryEntry, Outcome};
+use crate::layout::{Layout, META};
+
+const JOURNAL: &str = ".deltapack/journal.json";
 
 /// What an interrupted install was doing (the journal's content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +35,7 @@ pub(crate) struct Journal {
     pub(crate) entry: HistoryEntry,
 }
 
-/// What [`recover`] did.
+/// What a recovery ([`crate::Updater::recover`]) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Recovery {
     /// An interrupted install that had switched and was finished.
@@ -48,10 +53,6 @@ impl Recovery {
     }
 }
 
-fn journal_path(l: &Layout) -> std::path::PathBuf {
-    l.meta().join("journal.json")
-}
-
 /// Parses a journal's bytes.
 pub(crate) fn parse_journal(bytes: &[u8]) -> Result<Journal, serde_json::Error> {
     serde_json::from_slice(bytes)
@@ -63,75 +64,69 @@ pub(crate) fn begin(l: &Layout, entry: &HistoryEntry) -> Result<(), Error> {
         entry: entry.clone(),
     };
     let bytes = serde_json::to_vec(&j).map_err(|e| Error::State {
-        path: journal_path(l),
+        path: l.root.join(JOURNAL),
         reason: e.to_string(),
     })?;
-    replace_file(&journal_path(l), &l.meta().join("journal.json.tmp"), &bytes)
+    Ok(l.root.write_atomic(JOURNAL, &bytes)?)
 }
 
 /// Deletes the journal (after the switch and the record).
 pub(crate) fn end(l: &Layout) -> Result<(), Error> {
-    fs_err::remove_file(journal_path(l))?;
-    sync_dir(&l.meta())
+    l.root.remove_file(JOURNAL)?;
+    Ok(l.root.sync(META)?)
+}
+
+/// Whether an install was interrupted (a journal is there).
+pub(crate) fn pending(l: &Layout) -> Result<bool, Error> {
+    Ok(l.root.kind(JOURNAL)?.is_some())
 }
 
 /// Finishes or undoes an interrupted install and removes debris. The
 /// caller holds the install lock.
 pub(crate) fn recover(l: &Layout) -> Result<Recovery, Error> {
     let mut r = Recovery::default();
-    match fs_err::read(journal_path(l)) {
-        Ok(bytes) => {
-            let current = l.current()?;
-            match parse_journal(&bytes) {
-                Ok(j) if current.as_ref() == Some(&j.entry.to) => {
-                    state::append_history(&l.meta(), &j.entry)?;
-                    r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
-                }
-                Ok(j) => {
-                    let mut e = j.entry.clone();
-                    e.result = "interrupted".into();
-                    e.note = Some("killed before the switch; the old version stayed".into());
-                    state::append_history(&l.meta(), &e)?;
-                    r.undone = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
-                }
-                // A torn journal was written before the switch could start.
-                Err(_) => r.undone = Some("unreadable journal".into()),
+    if let Some(bytes) = l.root.read(JOURNAL, 1 << 20).or_else(|e| match e {
+        // Bigger than any journal written: unreadable, undo.
+        deltapack_fs::Error::TooLarge { .. } => Ok(Some(Vec::new())),
+        e => Err(e),
+    })? {
+        let current = l.current()?;
+        match parse_journal(&bytes) {
+            Ok(j) if current.as_ref() == Some(&j.entry.to) => {
+                history::append(&l.root, &j.entry)?;
+                r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
             }
-            end(l)?;
+            Ok(j) => {
+                let mut e = j.entry.clone();
+                e.result = Outcome::Interrupted;
+                e.note = Some("killed before the switch; the old version stayed".into());
+                history::append(&l.root, &e)?;
+                r.undone = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+            }
+            // A torn journal was written before the switch could start.
+            Err(_) => r.undone = Some("unreadable journal".into()),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+        end(l)?;
     }
-    for (dir, rel) in [
-        (l.versions(), "versions"),
-        (l.root.clone(), ""),
-        (l.meta(), ".deltapack"),
-    ] {
-        let Ok(entries) = fs_err::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
+    for rel in ["versions", "", META] {
+        for (name, kind) in l.root.list(rel)? {
+            let name = name.to_string_lossy().into_owned();
             let debris = match rel {
                 "versions" => name.starts_with('.') && name.contains(".dpk-"),
                 "" => name.starts_with(".current-") && name.ends_with(".tmp"),
-                _ => name.starts_with(".state-") || name == "journal.json.tmp" || name == "tmp",
+                _ => {
+                    deltapack_fs::is_temporary(&name)
+                        || name.starts_with(".state-")
+                        || name == "journal.json.tmp"
+                        || (name == "tmp" && kind != Kind::File)
+                }
             };
             if !debris {
                 continue;
             }
-            let path = e.path();
-            if fs_err::symlink_metadata(&path)?.is_dir() {
-                fs_err::remove_dir_all(&path)?;
-            } else {
-                fs_err::remove_file(&path)?;
-            }
-            r.removed.push(if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            });
+            let at = Path::new(rel).join(&name);
+            l.root.remove_all(&at)?;
+            r.removed.push(at.to_string_lossy().into_owned());
         }
     }
     Ok(r)

@@ -1,47 +1,91 @@
-//! What an install remembers between runs (`.deltapack/state.json`) and
-//! its update history (`.deltapack/history.jsonl`).
+//! What an install remembers between runs: `.deltapack/state.json`, kept
+//! twice.
 //!
-//! The state file is small and replaced atomically (write, sync, rename,
-//! sync the directory). The history is append-only JSON lines, each synced
-//! after it is written; a torn last line (a crash mid-append) is skipped
-//! when reading, and every earlier line survives.
+//! The state is small and replaced atomically (a fresh temporary, synced,
+//! renamed over the file, the directory synced), and every save writes it
+//! twice: `state.json`, then `state.backup.json`. A crash leaves each copy
+//! whole (old or new). If `state.json` is later found unreadable (a user
+//! edit, a restore gone wrong, a bad disk sector), the backup is used and
+//! the next save rewrites both; `doctor` reports it. If both are
+//! unreadable, commands fail with [`Error::State`] until `doctor --fix`
+//! ([`repair`]) rebuilds the state from what it can salvage.
 //!
-//! The state also keeps a *time floor* ([`State::time_floor`]): the latest
-//! time this install knows has passed. Manifest expiry is checked against
-//! `max(clock, floor)`, so stepping the system clock back cannot make an
-//! expired (replayed or frozen) manifest valid again. The floor only ever
-//! rises, from two sources:
+//! The anti-rollback part of the state never goes down by recovery: the
+//! highest manifest sequence accepted and the *time floor* (the latest time
+//! this install knows has passed) are taken as the maximum of every copy
+//! that still yields the number, and the floor also from the history. The
+//! floor only ever rises otherwise too, from two sources:
 //!
 //! - the clock reading at every manifest check, whatever the check's
 //!   outcome (a check that found the manifest expired still saw the time);
 //! - the `issued` time of a manifest, but only once it has been verified
 //!   under a trusted key and accepted (not a rollback). An attacker cannot
 //!   raise the floor with a forged far-future `issued`; the publisher can,
-//!   since it signs it, and that is accepted: a publisher that signs a
-//!   wrong time is trusted anyway.
+//!   since it signs it, and that is accepted.
 //!
-//! A floor pushed far ahead by a wrong local clock makes every manifest
-//! look expired until the publisher's manifests expire after it; an
-//! administrator can then reset the field in `state.json` (doctor reports a
-//! clock behind the floor). State files written before the field existed
-//! parse with a floor of 0.
+//! Manifest expiry is checked against `max(clock, floor)`, so stepping the
+//! system clock back cannot make an expired (replayed or frozen) manifest
+//! valid again. A floor pushed far ahead by a wrong local clock makes every
+//! manifest look expired until the publisher's manifests expire after it;
+//! doctor reports a clock behind the floor.
+//!
+//! State files of older clients parse: a missing floor is 0, `refused` as a
+//! plain list means "rolled back", and their `failures` counts (which also
+//! counted network and mirror failures) are dropped.
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
+use std::collections::BTreeMap;
 
+use deltapack_fs::Root;
 use deltapack_manifest::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::install::replace_file;
 
-/// Bound on the state file (it holds a handful of fields).
+/// Bound on a state file (it holds a handful of fields).
 const MAX_STATE: u64 = 1 << 20;
+const PRIMARY: &str = ".deltapack/state.json";
+const BACKUP: &str = ".deltapack/state.backup.json";
+
+/// Why a version is not offered any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalReason {
+    /// The user rolled back from it.
+    RolledBack,
+    /// It never reported healthy and was rolled back automatically.
+    AutoRollback,
+    /// Its full bundle verified against the manifest and still could not
+    /// be installed, three times.
+    Broken,
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RefusalReason::RolledBack => "rolled back from",
+            RefusalReason::AutoRollback => "never reported healthy (rolled back automatically)",
+            RefusalReason::Broken => "its verified full bundle cannot be installed",
+        })
+    }
+}
+
+/// A refused version: why, since when, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// Why.
+    pub reason: RefusalReason,
+    /// When (Unix seconds; 0 if a state file of an older client did not
+    /// say).
+    #[serde(default)]
+    pub time: u64,
+    /// The last error, for `Broken`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
 
 /// Persistent state of one install.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct State {
     /// Random id of this install (hex), for staged rollout buckets.
     pub(crate) install_id: String,
@@ -49,42 +93,21 @@ pub(crate) struct State {
     pub(crate) last_sequence: u64,
     /// When the last manifest was accepted (Unix seconds).
     pub(crate) last_check: Option<u64>,
-    /// Versions rolled back as unhealthy: not offered again.
-    pub(crate) refused: BTreeSet<Version>,
+    /// Versions not offered again, and why.
+    pub(crate) refused: BTreeMap<Version, Refusal>,
     /// An installed version not yet confirmed healthy.
     pub(crate) pending: Option<Pending>,
-    /// Failed attempts per version whose package did not download intact
-    /// or apply; after [`MAX_FAILURES`] the version is not offered again
-    /// (no update loop), until a newer one appears.
-    pub(crate) failures: std::collections::BTreeMap<Version, u32>,
-    /// Latest time known to have passed (Unix seconds; 0 = none yet): the
-    /// highest clock reading at a check and the `issued` time of every
-    /// manifest accepted. Never lowered; see the module docs.
+    /// Versions whose verified full bundle failed to install, and how
+    /// often (see [`crate::policy`]).
+    pub(crate) broken: BTreeMap<Version, u32>,
+    /// Latest time known to have passed (Unix seconds; 0 = none yet).
+    /// Never lowered; see the module docs.
     pub(crate) time_floor: u64,
 }
 
-/// Attempts after which a version whose package keeps failing is skipped.
-pub(crate) const MAX_FAILURES: u32 = 3;
-
-impl State {
-    /// The time to check manifest expiry against: the clock, unless it is
-    /// behind the floor (stepped back), then the floor.
-    pub(crate) fn trusted_now(&self, clock: u64) -> u64 {
-        clock.max(self.time_floor)
-    }
-
-    /// Versions not to offer: rolled back from, or failing every time.
-    pub(crate) fn refused_now(&self) -> BTreeSet<Version> {
-        let mut r = self.refused.clone();
-        r.extend(
-            self.failures
-                .iter()
-                .filter(|(_, n)| **n >= MAX_FAILURES)
-                .map(|(v, _)| v.clone()),
-        );
-        r
-    }
-}
+/// Attempts after which a version whose verified full bundle keeps failing
+/// is refused.
+pub(crate) const MAX_BROKEN: u32 = 3;
 
 /// A new version on probation: it must call `mark_healthy` before it has
 /// been launched `limit` times, or the next launch rolls back.
@@ -97,24 +120,50 @@ pub(crate) struct Pending {
     pub(crate) launches: u32,
 }
 
+/// `refused` as this client writes it, or as a list (older clients).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RefusedCompat {
+    Map(BTreeMap<Version, Refusal>),
+    List(Vec<Version>),
+}
+
+impl Default for RefusedCompat {
+    fn default() -> Self {
+        RefusedCompat::Map(BTreeMap::new())
+    }
+}
+
+/// The file's form.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Raw {
+    install_id: String,
+    last_sequence: u64,
+    last_check: Option<u64>,
+    refused: RefusedCompat,
+    pending: Option<Pending>,
+    broken: BTreeMap<Version, u32>,
+    /// Older clients' attempt counts: read and dropped.
+    failures: Option<serde::de::IgnoredAny>,
+    time_floor: u64,
+}
+
 impl State {
-    /// Reads the state, or a new one (with a fresh install id) if absent.
-    pub(crate) fn load(meta: &Path) -> Result<State, Error> {
-        let path = meta.join("state.json");
-        let bytes = match fs_err::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut id = [0u8; 16];
-                getrandom::fill(&mut id)
-                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-                return Ok(State {
-                    install_id: deltapack_tree::hex(&id),
-                    ..State::default()
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        State::parse(&bytes).map_err(|reason| Error::State { path, reason })
+    /// The time to check manifest expiry against: the clock, unless it is
+    /// behind the floor (stepped back), then the floor.
+    pub(crate) fn trusted_now(&self, clock: u64) -> u64 {
+        clock.max(self.time_floor)
+    }
+
+    /// A new state with a fresh install id.
+    fn fresh() -> Result<State, Error> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+        Ok(State {
+            install_id: deltapack_tree::hex(&id),
+            ..State::default()
+        })
     }
 
     /// Parses a state file's bytes (bounded, strict).
@@ -122,86 +171,266 @@ impl State {
         if bytes.len() as u64 > MAX_STATE {
             return Err(format!("over {MAX_STATE} bytes"));
         }
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let _ = raw.failures;
+        Ok(State {
+            install_id: raw.install_id,
+            last_sequence: raw.last_sequence,
+            last_check: raw.last_check,
+            refused: match raw.refused {
+                RefusedCompat::Map(m) => m,
+                RefusedCompat::List(l) => l
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            v,
+                            Refusal {
+                                reason: RefusalReason::RolledBack,
+                                time: 0,
+                                detail: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            },
+            pending: raw.pending,
+            broken: raw.broken,
+            time_floor: raw.time_floor,
+        })
     }
 
-    /// Replaces the state file atomically.
-    pub(crate) fn save(&self, meta: &Path) -> Result<(), Error> {
-        fs_err::create_dir_all(meta)?;
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::State {
-            path: meta.join("state.json"),
-            reason: e.to_string(),
-        })?;
-        // Callers hold the install lock, so one temporary name is enough
-        // (recovery removes a left-over `.state-*`).
-        replace_file(&meta.join("state.json"), &meta.join(".state-new"), &json)
-    }
-}
-
-/// How an update reached its version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// When it finished (Unix seconds).
-    pub time: u64,
-    /// What it was: `update`, `rollback`, `install`.
-    pub action: String,
-    /// Version before.
-    pub from: Option<Version>,
-    /// Version after (or attempted).
-    pub to: Version,
-    /// The packages applied, e.g. `delta 1.0.0->1.1.0`, `full 1.2.0`.
-    pub path: Vec<String>,
-    /// Bytes downloaded.
-    pub bytes: u64,
-    /// `ok` or `failed`.
-    pub result: String,
-    /// Why it failed, or why a fallback was taken.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// Appends one entry and syncs it.
-pub(crate) fn append_history(meta: &Path, e: &HistoryEntry) -> Result<(), Error> {
-    fs_err::create_dir_all(meta)?;
-    let mut line = serde_json::to_vec(e).map_err(|err| Error::State {
-        path: meta.join("history.jsonl"),
-        reason: err.to_string(),
-    })?;
-    line.push(b'\n');
-    let mut f = fs_err::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(meta.join("history.jsonl"))?;
-    // A crash mid-append can leave a torn last line: end it first, so this
-    // entry is not glued to it (readers skip the torn one).
-    if f.metadata()?.len() > 0 {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut last = [0u8];
-        f.seek(SeekFrom::End(-1))?;
-        f.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            line.insert(0, b'\n');
+    /// Reads the state: `state.json`, or its backup when it is missing or
+    /// unreadable (raising the anti-rollback numbers to whatever the bad
+    /// copy still yields), or a new state when neither exists.
+    pub(crate) fn load(root: &Root) -> Result<State, Error> {
+        let primary = root.read(PRIMARY, MAX_STATE);
+        let primary = match primary {
+            Ok(Some(b)) => match State::parse(&b) {
+                Ok(st) => return Ok(st),
+                Err(why) => Some((b, why)),
+            },
+            Ok(None) => None,
+            Err(deltapack_fs::Error::TooLarge { .. }) => {
+                Some((Vec::new(), format!("over {MAX_STATE} bytes")))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let backup = match root.read(BACKUP, MAX_STATE) {
+            Ok(Some(b)) => State::parse(&b).ok(),
+            Ok(None) | Err(deltapack_fs::Error::TooLarge { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        match (primary, backup) {
+            (None, None) => State::fresh(),
+            (bad, Some(mut st)) => {
+                if let Some((bytes, _)) = bad {
+                    st.raise_to(&Salvage::from_bytes(&bytes));
+                }
+                Ok(st)
+            }
+            (Some((_, why)), None) => Err(Error::State {
+                path: root.join(PRIMARY),
+                reason: format!(
+                    "{why} (and no readable backup copy); run `deltapack doctor --fix` to rebuild it"
+                ),
+            }),
         }
     }
-    f.write_all(&line)?;
-    f.sync_all()?;
-    Ok(())
+
+    /// Replaces both copies atomically (the caller holds the lock).
+    pub(crate) fn save(&self, root: &Root) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::State {
+            path: root.join(PRIMARY),
+            reason: e.to_string(),
+        })?;
+        root.write_atomic(PRIMARY, &json)?;
+        root.write_atomic(BACKUP, &json)?;
+        Ok(())
+    }
+
+    /// Raises the anti-rollback numbers to what a salvage found.
+    fn raise_to(&mut self, s: &Salvage) {
+        self.last_sequence = self.last_sequence.max(s.last_sequence);
+        self.time_floor = self.time_floor.max(s.time_floor);
+        if self.install_id.is_empty()
+            && let Some(id) = &s.install_id
+        {
+            self.install_id = id.clone();
+        }
+    }
 }
 
-/// Reads the history; unreadable lines (a torn append) are skipped.
-pub(crate) fn read_history(meta: &Path) -> Result<Vec<HistoryEntry>, Error> {
-    let text = match fs_err::read(meta.join("history.jsonl")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+/// Numbers read leniently out of a state file that does not parse.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Salvage {
+    last_sequence: u64,
+    time_floor: u64,
+    install_id: Option<String>,
+}
+
+impl Salvage {
+    /// Reads `"key": number` and `"install_id": "hex"` wherever they
+    /// still stand, whole or not (a torn or hand-edited file).
+    fn from_bytes(bytes: &[u8]) -> Salvage {
+        let text = String::from_utf8_lossy(bytes);
+        let num = |k: &str| {
+            value_after(&text, k)
+                .map(|v| {
+                    v.bytes()
+                        .take_while(u8::is_ascii_digit)
+                        .collect::<Vec<u8>>()
+                })
+                .and_then(|d| std::str::from_utf8(&d).ok()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let install_id = value_after(&text, "install_id")
+            .and_then(|v| v.strip_prefix('"'))
+            .and_then(|v| v.get(..32))
+            .filter(|id| id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        Salvage {
+            last_sequence: num("last_sequence"),
+            time_floor: num("time_floor").max(num("last_check")),
+            install_id,
+        }
+    }
+}
+
+/// The text after `"key"` and its colon, spaces skipped.
+fn value_after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
+    let rest = text[at..].trim_start().strip_prefix(':')?;
+    Some(rest.trim_start())
+}
+
+/// How the two copies look (for doctor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// `state.json` reads (or neither copy exists yet).
+    Good,
+    /// `state.json` is missing or unreadable; the backup is used.
+    UsingBackup(String),
+    /// Neither copy reads.
+    Broken(String),
+}
+
+/// Checks both copies without changing anything.
+pub(crate) fn health(root: &Root) -> Health {
+    let read = |rel| match root.read(rel, MAX_STATE) {
+        Ok(Some(b)) => Some(State::parse(&b).map(drop)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e.to_string())),
     };
-    Ok(parse_history(&text))
+    match (read(PRIMARY), read(BACKUP)) {
+        (Some(Ok(())), _) | (None, None) => Health::Good,
+        (None, Some(Ok(()))) => Health::UsingBackup("state.json is missing".into()),
+        (Some(Err(why)), Some(Ok(()))) => Health::UsingBackup(format!("state.json: {why}")),
+        (Some(Err(why)), _) | (None, Some(Err(why))) => Health::Broken(why),
+    }
 }
 
-/// Parses history lines; unreadable ones (a torn append) are skipped.
-pub(crate) fn parse_history(text: &[u8]) -> Vec<HistoryEntry> {
-    text.split(|&b| b == b'\n')
-        .filter_map(|l| serde_json::from_slice(l).ok())
-        .collect()
+/// What a repair ([`crate::Updater::repair`]) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repair {
+    /// Whether anything needed repair.
+    pub repaired: bool,
+    /// The manifest sequence kept (replays below it stay refused).
+    pub last_sequence: u64,
+    /// The time floor kept (never lowered).
+    pub time_floor: u64,
+}
+
+/// Rebuilds an unreadable state from whatever both copies still yield,
+/// the history's times and the clock, and writes both copies. Never lowers
+/// the sequence or the floor; keeps the install id when one survives.
+pub(crate) fn repair(root: &Root, clock: u64, history_max: u64) -> Result<Repair, Error> {
+    let mut st = match health(root) {
+        Health::Good => {
+            let st = State::load(root)?;
+            return Ok(Repair {
+                repaired: false,
+                last_sequence: st.last_sequence,
+                time_floor: st.time_floor,
+            });
+        }
+        Health::UsingBackup(_) => State::load(root)?,
+        Health::Broken(_) => State::fresh()?,
+    };
+    for rel in [PRIMARY, BACKUP] {
+        if let Ok(Some(b)) = root.read(rel, MAX_STATE) {
+            let s = match State::parse(&b) {
+                Ok(good) => Salvage {
+                    last_sequence: good.last_sequence,
+                    time_floor: good.time_floor,
+                    install_id: Some(good.install_id),
+                },
+                Err(_) => Salvage::from_bytes(&b),
+            };
+            st.raise_to(&s);
+        }
+    }
+    st.time_floor = st.time_floor.max(history_max).max(clock);
+    st.save(root)?;
+    Ok(Repair {
+        repaired: true,
+        last_sequence: st.last_sequence,
+        time_floor: st.time_floor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn older_files_parse_and_lose_their_failure_counts() {
+        let st = State::parse(
+            br#"{"install_id":"ab","last_sequence":4,"last_check":9,"refused":["1.1.0"],
+                "pending":null,"failures":{"1.2.0":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(st.last_sequence, 4);
+        assert_eq!(st.time_floor, 0);
+        assert_eq!(
+            st.refused
+                .get(&Version::parse("1.1.0").unwrap())
+                .unwrap()
+                .reason,
+            RefusalReason::RolledBack
+        );
+        assert!(st.broken.is_empty());
+        assert!(State::parse(br#"{"colour":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_copy_falls_back_and_never_lowers_the_floor() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path());
+        let mut st = State::fresh().unwrap();
+        st.last_sequence = 7;
+        st.time_floor = 1_000;
+        st.save(&root).unwrap();
+        // The primary is damaged, but its numbers are higher than the
+        // backup's (it was written after): they are kept.
+        fs_err::write(
+            t.path().join(PRIMARY),
+            br#"{"install_id": 5, "last_sequence": 9, "time_floor": 2000, "bogus": true}"#,
+        )
+        .unwrap();
+        let got = State::load(&root).unwrap();
+        assert_eq!((got.last_sequence, got.time_floor), (9, 2_000));
+        assert_eq!(got.install_id, st.install_id);
+        assert!(matches!(health(&root), Health::UsingBackup(_)));
+        // Both gone bad: a typed error until repaired.
+        fs_err::write(t.path().join(BACKUP), b"garbage").unwrap();
+        assert!(matches!(State::load(&root), Err(Error::State { .. })));
+        let r = repair(&root, 1_500, 2_500).unwrap();
+        assert!(r.repaired);
+        assert_eq!((r.last_sequence, r.time_floor), (9, 2_500));
+        assert_eq!(health(&root), Health::Good);
+        let again = repair(&root, 0, 0).unwrap();
+        assert!(!again.repaired);
+        assert_eq!(again.time_floor, 2_500, "never lowered");
+    }
 }

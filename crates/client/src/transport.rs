@@ -1,43 +1,39 @@
-//! Getting bytes from a repository: the manifest and artifacts, over HTTP(S)
-//! or from a local directory (`file://` URL or plain path).
+//! Moving a repository file from a [`Source`] to this machine under rules
+//! that no source is trusted to keep:
 //!
-//! Rules, whatever the transport:
-//! - never read more than the declared size (a manifest's bound, an
-//!   artifact's `size`): a server that sends more gets `TooLarge`;
-//! - HTTPS only, except loopback addresses and local directories; an
-//!   optional host allowlist;
-//! - downloads resume from a `.part` file with a `Range` request. A `206`
-//!   must carry the exact `Content-Range` asked for (`BadRange` otherwise); a
-//!   `200` restarts the file from zero. The finished file's size and BLAKE3
-//!   must match the manifest, or it is deleted;
-//! - transient failures (connect, timeout, reset, 5xx) are retried with
-//!   exponential backoff and jitter. Stalls count as one: the response must
-//!   start within the read timeout, and a body must arrive within the read
-//!   timeout plus its length at the minimum rate (default 8 KiB/s), so a
-//!   server that stops sending cannot hang an update.
+//! - never more than the declared size: a manifest's bound, an artifact's
+//!   `size` ([`Error::TooLarge`]);
+//! - a resumed download (`Range: bytes=N-`) must get a `206` with exactly
+//!   the `Content-Range` asked for ([`Error::BadRange`]); a `200` restarts
+//!   the file from zero;
+//! - a redirect is reported, never followed ([`Error::Redirect`]);
+//! - the minimum rate: once the read timeout has passed since an attempt
+//!   began, the bytes received must keep up with `min_rate` (default
+//!   8 KiB/s) on average, or the attempt is stalled. A server that drips
+//!   or goes silent loses the attempt, whatever it declared;
+//! - deadlines for the whole operation, retries included: a manifest check
+//!   gives up after `check_timeout` (default 45 s); a package download's
+//!   time follows its declared size (one read timeout and one connect
+//!   timeout per attempt plus the size at the minimum rate);
+//! - transient failures (no connection, a timeout, a reset, a stall, a
+//!   body cut short, 5xx, 408, 429) are retried with exponential backoff and
+//!   jitter while time remains; everything else fails at once.
+//!
+//! The private [`Failure`] is one attempt's outcome and decides what is
+//! retried; callers get a public [`Error`].
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::Read;
+use std::time::{Duration, Instant};
 
-use deltapack_manifest::Artifact;
-
-use crate::{Error, Event};
-
-/// Where the repository is.
-#[derive(Debug, Clone)]
-pub(crate) enum Location {
-    /// A directory on this machine.
-    Dir(PathBuf),
-    /// An `http(s)://` base URL, ending in `/`.
-    Http(String),
-}
+use crate::error::{Error, Transfer};
+use crate::source::{Request, Source, SourceError};
 
 /// Network settings.
 #[derive(Debug, Clone)]
 pub(crate) struct NetConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
+    pub(crate) check_timeout: Duration,
     pub(crate) retries: u32,
     pub(crate) backoff: Duration,
     pub(crate) allowed_hosts: Vec<String>,
@@ -50,6 +46,7 @@ impl Default for NetConfig {
         NetConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            check_timeout: Duration::from_secs(45),
             retries: 4,
             backoff: Duration::from_millis(250),
             allowed_hosts: Vec::new(),
@@ -58,335 +55,193 @@ impl Default for NetConfig {
     }
 }
 
-impl Location {
-    /// Parses a repository address and applies the transport rules.
-    pub(crate) fn parse(s: &str, net: &NetConfig) -> Result<Location, Error> {
-        let refuse = |why: &str| Error::Repository {
-            url: s.to_owned(),
-            reason: why.to_owned(),
-        };
-        if let Some(path) = s.strip_prefix("file://") {
-            return Ok(Location::Dir(PathBuf::from(path)));
-        }
-        let (scheme, rest) = match s.split_once("://") {
-            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-            None => return Ok(Location::Dir(PathBuf::from(s))),
-        };
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = host_of(authority);
-        if host.is_empty() {
-            return Err(refuse("no host"));
-        }
-        match scheme.as_str() {
-            "https" => {}
-            "http" if is_loopback(&host) => {}
-            "http" => return Err(refuse("plain http is allowed only for loopback addresses")),
-            _ => {
-                return Err(refuse(
-                    "only https://, http:// (loopback) and file:// are supported",
-                ));
-            }
-        }
-        if !net.allowed_hosts.is_empty() && !net.allowed_hosts.iter().any(|h| h == &host) {
-            return Err(refuse("host is not in the allowlist"));
-        }
-        let mut base = s.to_owned();
-        if !base.ends_with('/') {
-            base.push('/');
-        }
-        Ok(Location::Http(base))
-    }
+/// Where downloaded bytes go (the download cache's `.part` file).
+pub(crate) trait PartSink {
+    /// Bytes kept so far.
+    fn len(&self) -> u64;
+    /// Drops every byte kept.
+    fn restart(&mut self) -> Result<(), Error>;
+    /// Keeps more bytes.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), Error>;
+    /// Makes the bytes kept durable.
+    fn sync(&mut self) -> Result<(), Error>;
+}
 
-    /// A human-readable address of a repository file.
-    pub(crate) fn describe(&self, rel: &str) -> String {
+/// What a download did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fetched {
+    /// Bytes fetched by this call.
+    pub(crate) bytes: u64,
+    /// Whether the result continues bytes fetched before (an earlier run's
+    /// `.part`, or an attempt resumed with `Range`).
+    pub(crate) resumed: bool,
+}
+
+/// One attempt's failure; decides what is retried.
+#[derive(Debug)]
+enum Failure {
+    Source(SourceError),
+    Read(std::io::Error),
+    Status(u16),
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    Unexpected(u16),
+    TooLarge,
+    BadRange {
+        expected: String,
+        found: String,
+    },
+    Stalled {
+        bytes: u64,
+        secs: u64,
+    },
+    Deadline,
+    Cut {
+        got: u64,
+    },
+    Local(Error),
+}
+
+impl Failure {
+    fn transient(&self) -> bool {
         match self {
-            Location::Dir(d) => d.join(rel).display().to_string(),
-            Location::Http(base) => format!("{base}{rel}"),
-        }
-    }
-}
-
-fn host_of(authority: &str) -> String {
-    let after_user = authority.rsplit('@').next().unwrap_or(authority);
-    if let Some(v6) = after_user.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("").to_ascii_lowercase();
-    }
-    after_user
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| a.is_loopback())
-}
-
-/// A client for one repository.
-pub(crate) struct Transport {
-    loc: Location,
-    net: NetConfig,
-    agent: ureq::Agent,
-}
-
-/// Whether an error is worth another try.
-fn transient(e: &Error) -> bool {
-    matches!(e, Error::Network { .. })
-}
-
-impl Transport {
-    pub(crate) fn new(loc: Location, net: NetConfig) -> Transport {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(net.connect_timeout))
-            .timeout_recv_response(Some(net.read_timeout))
-            .timeout_recv_body(None)
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Transport { loc, net, agent }
-    }
-
-    pub(crate) fn location(&self) -> &Location {
-        &self.loc
-    }
-
-    /// A GET of `url` whose body must arrive within the read timeout plus
-    /// `bytes` at the minimum rate (the stall detector).
-    fn get(&self, url: String, bytes: u64) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let budget = self.net.read_timeout
-            + Duration::from_secs_f64(bytes as f64 / self.net.min_rate.max(1) as f64);
-        self.agent
-            .get(url)
-            .config()
-            .timeout_recv_body(Some(budget))
-            .build()
-    }
-
-    /// Fetches a small file whole (the manifest), reading at most `max`.
-    pub(crate) fn fetch(&self, rel: &str, max: u64) -> Result<Vec<u8>, Error> {
-        self.with_retries(|| self.fetch_once(rel, max))
-    }
-
-    fn fetch_once(&self, rel: &str, max: u64) -> Result<Vec<u8>, Error> {
-        let what = self.loc.describe(rel);
-        let mut out = Vec::new();
-        match &self.loc {
-            Location::Dir(d) => {
-                let f = fs_err::File::open(d.join(rel)).map_err(|e| Error::Network {
-                    url: what.clone(),
-                    reason: e.to_string(),
-                })?;
-                f.take(max + 1).read_to_end(&mut out)?;
-            }
-            Location::Http(base) => {
-                let resp = self
-                    .get(format!("{base}{rel}"), max)
-                    .call()
-                    .map_err(|e| net_error(&what, &e))?;
-                status_ok(&what, resp.status().as_u16(), false)?;
-                let mut body = resp.into_body();
-                body.as_reader()
-                    .take(max + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| Error::Network {
-                        url: what.clone(),
-                        reason: e.to_string(),
-                    })?;
-            }
-        }
-        if out.len() as u64 > max {
-            return Err(Error::TooLarge {
-                url: what,
-                limit: max,
-            });
-        }
-        Ok(out)
-    }
-
-    fn with_retries<T>(&self, mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-        let mut attempt = 0;
-        loop {
-            match f() {
-                Err(e) if transient(&e) && attempt < self.net.retries => {
-                    let base = self.net.backoff.saturating_mul(1 << attempt.min(10));
-                    std::thread::sleep(base + jitter(base));
-                    attempt += 1;
-                }
-                other => return other,
-            }
+            Failure::Source(e) => e.kind().is_transient(),
+            Failure::Read(e) => crate::source::SourceErrorKind::of_io(e).is_transient(),
+            Failure::Status(s) => retry_status(*s),
+            // An attempt's time ran out; `retrying` stops at the
+            // operation's deadline.
+            Failure::Stalled { .. } | Failure::Cut { .. } | Failure::Deadline => true,
+            _ => false,
         }
     }
 
-    /// Downloads an artifact into `dir` as `<blake3>.dpk`, resuming a
-    /// previous `.part`, and checks its size and hash. Returns the path.
-    pub(crate) fn download(
-        &self,
-        a: &Artifact,
-        dir: &Path,
-        progress: &dyn Fn(Event),
-    ) -> Result<PathBuf, Error> {
-        let done = dir.join(format!("{}.dpk", a.blake3));
-        if fs_err::metadata(&done).is_ok_and(|m| m.len() == a.size) && hash_ok(&done, a)? {
-            progress(Event::Downloaded {
-                path: a.path.clone(),
-                bytes: 0,
-            });
-            return Ok(done);
-        }
-        fs_err::create_dir_all(dir)?;
-        let part = dir.join(format!("{}.part", a.blake3));
-        let fetched = self.with_retries(|| self.download_once(a, &part, progress))?;
-        if !hash_ok(&part, a)? {
-            fs_err::remove_file(&part)?;
-            return Err(Error::ArtifactHash {
-                url: self.loc.describe(&a.path),
-            });
-        }
-        fs_err::rename(&part, &done)?;
-        progress(Event::Downloaded {
-            path: a.path.clone(),
-            bytes: fetched,
-        });
-        Ok(done)
-    }
-
-    /// One attempt; returns the bytes fetched in this attempt.
-    fn download_once(
-        &self,
-        a: &Artifact,
-        part: &Path,
-        progress: &dyn Fn(Event),
-    ) -> Result<u64, Error> {
-        let what = self.loc.describe(&a.path);
-        let have = fs_err::metadata(part).map_or(0, |m| m.len());
-        let have = if have > a.size { 0 } else { have };
-        let mut file = fs_err::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(part)?;
-        file.set_len(have)?;
-        use std::io::Seek;
-        file.seek(std::io::SeekFrom::Start(have))?;
-        if have == a.size {
-            return Ok(0);
-        }
-        let net = |e: std::io::Error| Error::Network {
-            url: what.clone(),
-            reason: e.to_string(),
+    fn into_error(self, t: &Transport, path: &str, size: u64, attempts: u32, secs: u64) -> Error {
+        let url = t.source.describe(path);
+        let net = |cause, source| Error::Network {
+            url: url.clone(),
+            cause,
+            attempts,
+            source,
         };
-        let (mut reader, start): (Box<dyn Read>, u64) = match &self.loc {
-            Location::Dir(d) => {
-                let mut f = fs_err::File::open(d.join(&a.path)).map_err(net)?;
-                f.seek(std::io::SeekFrom::Start(have)).map_err(net)?;
-                (Box::new(f), have)
+        match self {
+            Failure::Source(e) => {
+                let kind = e.kind();
+                net(Transfer::Source(kind), e.into_source())
             }
-            Location::Http(base) => {
-                let mut req = self.get(format!("{base}{}", a.path), a.size - have);
-                if have > 0 {
-                    req = req.header("Range", format!("bytes={have}-"));
-                }
-                let resp = req.call().map_err(|e| net_error(&what, &e))?;
-                let status = resp.status().as_u16();
-                let start = match status {
-                    206 if have > 0 => {
-                        let cr = resp
-                            .headers()
-                            .get("content-range")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
-                        let want = format!("bytes {have}-{}/{}", a.size - 1, a.size);
-                        if cr != want {
-                            return Err(Error::BadRange {
-                                url: what,
-                                expected: want,
-                                found: cr.to_owned(),
-                            });
-                        }
-                        have
-                    }
-                    200 => 0,
-                    _ => {
-                        status_ok(&what, status, true)?;
-                        return Err(Error::Network {
-                            url: what,
-                            reason: format!("unexpected HTTP status {status}"),
-                        });
-                    }
-                };
-                (Box::new(resp.into_body().into_reader()), start)
-            }
-        };
-        if start != have {
-            file.set_len(0)?;
-            file.seek(std::io::SeekFrom::Start(0))?;
+            Failure::Read(e) => net(
+                Transfer::Source(crate::source::SourceErrorKind::of_io(&e)),
+                Some(Box::new(e)),
+            ),
+            Failure::Status(s) if retry_status(s) => net(Transfer::Status(s), None),
+            Failure::Status(status) => Error::HttpStatus { url, status },
+            Failure::Redirect { status, location } => Error::Redirect {
+                url,
+                status,
+                location,
+            },
+            Failure::Unexpected(s) => net(Transfer::Unexpected(s), None),
+            Failure::TooLarge => Error::TooLarge { url, limit: size },
+            Failure::BadRange { expected, found } => Error::BadRange {
+                url,
+                expected,
+                found,
+            },
+            Failure::Stalled { bytes, secs } => net(Transfer::Stalled { bytes, secs }, None),
+            Failure::Deadline => net(Transfer::Deadline { secs }, None),
+            Failure::Cut { got } => net(
+                Transfer::Cut {
+                    got,
+                    expected: size,
+                },
+                None,
+            ),
+            Failure::Local(e) => e,
         }
-        let limit = a.size - start;
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(net)?;
-            if n == 0 {
-                break;
-            }
-            if got + n as u64 > limit {
-                file.write_all(&buf[..(limit - got) as usize])?;
-                return Err(Error::TooLarge {
-                    url: what,
-                    limit: a.size,
+    }
+}
+
+/// Statuses worth another try.
+fn retry_status(s: u16) -> bool {
+    matches!(s, 500..=599 | 408 | 429)
+}
+
+/// The status of a response that is not the file: an error, or a
+/// redirect to report.
+fn refuse_status(status: u16, location: Option<String>) -> Failure {
+    if (300..400).contains(&status) {
+        Failure::Redirect { status, location }
+    } else if (200..300).contains(&status) {
+        Failure::Unexpected(status)
+    } else {
+        Failure::Status(status)
+    }
+}
+
+/// The minimum rate and the deadline, checked between reads.
+struct Meter {
+    start: Instant,
+    grace: Duration,
+    min_rate: u64,
+    deadline: Instant,
+}
+
+impl Meter {
+    fn check(&self, got: u64) -> Result<(), Failure> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Failure::Deadline);
+        }
+        let t = now.saturating_duration_since(self.start);
+        if t > self.grace {
+            let owed = self.min_rate as f64 * (t - self.grace).as_secs_f64();
+            if (got as f64) < owed {
+                return Err(Failure::Stalled {
+                    bytes: got,
+                    secs: t.as_secs(),
                 });
             }
-            file.write_all(&buf[..n])?;
-            got += n as u64;
-            progress(Event::Downloading {
-                path: a.path.clone(),
-                done: start + got,
-                total: a.size,
-            });
         }
-        file.sync_all()?;
-        if start + got < a.size {
-            return Err(Error::Network {
-                url: what,
-                reason: format!("connection ended after {} of {} bytes", start + got, a.size),
-            });
+        Ok(())
+    }
+}
+
+/// Where [`pump`] hands each chunk, with the bytes so far.
+type ChunkSink<'a> = dyn FnMut(&[u8], u64) -> Result<(), Error> + 'a;
+
+/// Reads `body` to its end in chunks, at most `limit` bytes, handing each
+/// chunk to `sink`; the meter is checked after every read.
+fn pump(
+    body: &mut dyn Read,
+    limit: u64,
+    meter: &Meter,
+    sink: &mut ChunkSink<'_>,
+) -> Result<u64, Failure> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // A read cut off by the deadline is the deadline's doing.
+                meter.check(got)?;
+                return Err(Failure::Read(e));
+            }
+        };
+        if n == 0 {
+            return Ok(got);
         }
-        Ok(got)
+        if got.saturating_add(n as u64) > limit {
+            return Err(Failure::TooLarge);
+        }
+        got += n as u64;
+        sink(&buf[..n], got).map_err(Failure::Local)?;
+        if got < limit {
+            meter.check(got)?;
+        }
     }
-}
-
-fn status_ok(url: &str, status: u16, _resume: bool) -> Result<(), Error> {
-    match status {
-        200..=299 => Ok(()),
-        500..=599 | 408 | 429 => Err(Error::Network {
-            url: url.to_owned(),
-            reason: format!("HTTP {status}"),
-        }),
-        _ => Err(Error::HttpStatus {
-            url: url.to_owned(),
-            status,
-        }),
-    }
-}
-
-fn net_error(url: &str, e: &ureq::Error) -> Error {
-    Error::Network {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    }
-}
-
-fn hash_ok(path: &Path, a: &Artifact) -> Result<bool, Error> {
-    let (size, hash) = deltapack_tree::hash_file(path).map_err(|e| match e {
-        deltapack_tree::Error::Io(io) => Error::from(io),
-        other => Error::Io(std::io::Error::other(other.to_string())),
-    })?;
-    Ok(size == a.size && deltapack_tree::hex(&hash) == a.blake3)
 }
 
 /// Up to half of `base`, from the OS random source.
@@ -397,159 +252,244 @@ fn jitter(base: Duration) -> Duration {
     base.mul_f64(frac / 2.0)
 }
 
-/// A package being downloaded while it is applied: reading it yields the
-/// body and also writes it to `<blake3>.part`, hashing as it goes. After
-/// the applier is done, [`StreamDownload::finish`] checks that exactly the
-/// declared bytes arrived with the declared hash and keeps the file.
-pub(crate) struct StreamDownload<'a> {
-    body: Box<dyn Read + 'a>,
-    part: fs_err::File,
-    part_path: PathBuf,
-    done_path: PathBuf,
-    hasher: blake3::Hasher,
-    got: u64,
-    artifact: &'a Artifact,
-    url: String,
-    progress: &'a dyn Fn(Event),
+/// A repository reached through one source, with the rules above.
+pub(crate) struct Transport {
+    source: Box<dyn Source>,
+    net: NetConfig,
 }
 
-impl Read for StreamDownload<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.body.read(buf)?;
-        if self.got + n as u64 > self.artifact.size {
-            return Err(std::io::Error::other(format!(
-                "{} is larger than the {} bytes declared",
-                self.url, self.artifact.size
-            )));
-        }
-        self.part.write_all(&buf[..n])?;
-        self.hasher.update(&buf[..n]);
-        self.got += n as u64;
-        (self.progress)(Event::Downloading {
-            path: self.artifact.path.clone(),
-            done: self.got,
-            total: self.artifact.size,
-        });
-        Ok(n)
-    }
-}
-
-impl StreamDownload<'_> {
-    /// Reads whatever the applier left, checks length and hash, and keeps
-    /// the package as `<blake3>.dpk`.
-    pub(crate) fn finish(mut self) -> Result<PathBuf, Error> {
-        let mut rest = [0u8; 4096];
-        loop {
-            match self.read(&mut rest) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(Error::Network {
-                        url: self.url.clone(),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        self.part.sync_all()?;
-        if self.got != self.artifact.size
-            || self.hasher.finalize().to_hex().as_str() != self.artifact.blake3
-        {
-            let _ = fs_err::remove_file(&self.part_path);
-            return Err(Error::ArtifactHash { url: self.url });
-        }
-        fs_err::rename(&self.part_path, &self.done_path)?;
-        (self.progress)(Event::Downloaded {
-            path: self.artifact.path.clone(),
-            bytes: self.got,
-        });
-        Ok(self.done_path)
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Transport({:?})", self.source)
     }
 }
 
 impl Transport {
-    /// Starts a streamed download of `a` (only when nothing of it is on
-    /// disk yet: resumes go through [`Transport::download`]).
-    pub(crate) fn stream<'a>(
-        &'a self,
-        a: &'a Artifact,
-        dir: &Path,
-        progress: &'a dyn Fn(Event),
-    ) -> Result<StreamDownload<'a>, Error> {
-        fs_err::create_dir_all(dir)?;
-        let url = self.loc.describe(&a.path);
-        let net = |e: std::io::Error| Error::Network {
-            url: url.clone(),
-            reason: e.to_string(),
-        };
-        let body: Box<dyn Read + 'a> = match &self.loc {
-            Location::Dir(d) => Box::new(fs_err::File::open(d.join(&a.path)).map_err(net)?),
-            Location::Http(base) => {
-                let resp = self
-                    .get(format!("{base}{}", a.path), a.size)
-                    .call()
-                    .map_err(|e| net_error(&url, &e))?;
-                let status = resp.status().as_u16();
-                if status != 200 {
-                    status_ok(&url, status, false)?;
-                    return Err(Error::Network {
-                        url,
-                        reason: format!("unexpected HTTP status {status}"),
-                    });
-                }
-                Box::new(resp.into_body().into_reader())
+    pub(crate) fn new(source: Box<dyn Source>, net: NetConfig) -> Transport {
+        Transport { source, net }
+    }
+
+    /// A readable address of a repository file.
+    pub(crate) fn describe(&self, path: &str) -> String {
+        self.source.describe(path)
+    }
+
+    /// How long a download of `size` bytes may take, retries included.
+    fn download_budget(&self, size: u64) -> Duration {
+        let per_try = self.net.read_timeout + self.net.connect_timeout;
+        per_try.saturating_mul(self.net.retries.saturating_add(1)) + self.rate_time(size)
+    }
+
+    /// `bytes` at the minimum rate.
+    fn rate_time(&self, bytes: u64) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / self.net.min_rate.max(1) as f64)
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or no time is left
+    /// for another try before `deadline`.
+    fn retrying<T>(
+        &self,
+        path: &str,
+        size: u64,
+        deadline: Instant,
+        budget: Duration,
+        mut attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        let mut n: u32 = 0;
+        loop {
+            n += 1;
+            let f = match attempt() {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            let base = self.net.backoff.saturating_mul(1 << (n - 1).min(10));
+            let wait = base + jitter(base);
+            let again = f.transient() && n <= self.net.retries && Instant::now() + wait < deadline;
+            if !again {
+                return Err(f.into_error(self, path, size, n, budget.as_secs()));
             }
-        };
-        let part_path = dir.join(format!("{}.part", a.blake3));
-        let part = fs_err::File::create(&part_path)?;
-        Ok(StreamDownload {
-            body,
-            part,
-            part_path,
-            done_path: dir.join(format!("{}.dpk", a.blake3)),
-            hasher: blake3::Hasher::new(),
+            std::thread::sleep(wait);
+        }
+    }
+
+    fn request(&self, path: &str, offset: u64, deadline: Instant) -> Request {
+        Request {
+            path: path.to_owned(),
+            offset,
+            idle_timeout: self.net.read_timeout,
+            deadline,
+        }
+    }
+
+    fn meter(&self, deadline: Instant) -> Meter {
+        Meter {
+            start: Instant::now(),
+            grace: self.net.read_timeout,
+            min_rate: self.net.min_rate,
+            deadline,
+        }
+    }
+
+    /// Fetches a small file whole (the manifest), reading at most `max`
+    /// bytes, within the check timeout.
+    pub(crate) fn fetch(&self, path: &str, max: u64) -> Result<Vec<u8>, Error> {
+        let budget = self.net.check_timeout;
+        let deadline = Instant::now() + budget;
+        self.retrying(path, max, deadline, budget, || {
+            let resp = self
+                .source
+                .get(&self.request(path, 0, deadline))
+                .map_err(Failure::Source)?;
+            if resp.status != 200 {
+                return Err(refuse_status(resp.status, resp.location));
+            }
+            let mut out = Vec::new();
+            let mut body = resp.body;
+            pump(&mut body, max, &self.meter(deadline), &mut |chunk, _| {
+                out.extend_from_slice(chunk);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Downloads `size` bytes of `path` into `part`, continuing what it
+    /// holds; reports progress through `on_bytes(done)`.
+    pub(crate) fn download(
+        &self,
+        path: &str,
+        size: u64,
+        part: &mut dyn PartSink,
+        on_bytes: &dyn Fn(u64),
+    ) -> Result<Fetched, Error> {
+        let budget = self.download_budget(size);
+        let deadline = Instant::now() + budget;
+        let mut fetched = 0u64;
+        let mut resumed = part.len() > 0 && part.len() <= size;
+        let result = self.retrying(path, size, deadline, budget, || {
+            let mut have = part.len();
+            if have > size {
+                part.restart().map_err(Failure::Local)?;
+                have = 0;
+            }
+            if have == size {
+                return Ok(());
+            }
+            let attempt_deadline =
+                deadline.min(Instant::now() + self.net.read_timeout + self.rate_time(size - have));
+            let resp = self
+                .source
+                .get(&self.request(path, have, attempt_deadline))
+                .map_err(Failure::Source)?;
+            let start = match resp.status {
+                206 if have > 0 => {
+                    let want = format!("bytes {have}-{}/{size}", size - 1);
+                    let found = resp.content_range.clone().unwrap_or_default();
+                    if found != want {
+                        return Err(Failure::BadRange {
+                            expected: want,
+                            found,
+                        });
+                    }
+                    resumed = true;
+                    have
+                }
+                200 => {
+                    if have > 0 {
+                        part.restart().map_err(Failure::Local)?;
+                    }
+                    resumed = false;
+                    0
+                }
+                // The part is not a prefix of what the server has: start over.
+                416 if have > 0 => {
+                    part.restart().map_err(Failure::Local)?;
+                    resumed = false;
+                    return Err(Failure::Cut { got: 0 });
+                }
+                s => return Err(refuse_status(s, resp.location)),
+            };
+            let mut body = resp.body;
+            let got = pump(
+                &mut body,
+                size - start,
+                &self.meter(attempt_deadline),
+                &mut |chunk, got| {
+                    part.append(chunk)?;
+                    on_bytes(start + got);
+                    Ok(())
+                },
+            );
+            let got = match got {
+                Ok(g) => g,
+                Err(f) => {
+                    // Keep what arrived for the next attempt.
+                    part.sync().map_err(Failure::Local)?;
+                    return Err(f);
+                }
+            };
+            fetched += got;
+            part.sync().map_err(Failure::Local)?;
+            if start + got < size {
+                return Err(Failure::Cut { got: start + got });
+            }
+            Ok(())
+        });
+        result.map(|()| Fetched {
+            bytes: fetched,
+            resumed,
+        })
+    }
+
+    /// Starts a streamed download of `path` (one attempt, from zero): the
+    /// body as a reader that keeps every rule, for the applier to consume
+    /// while it arrives.
+    pub(crate) fn stream(&self, path: &str, size: u64) -> Result<Stream, Error> {
+        let budget = self.net.read_timeout + self.net.connect_timeout + self.rate_time(size);
+        let deadline = Instant::now() + budget;
+        let fail = |f: Failure| f.into_error(self, path, size, 1, budget.as_secs());
+        let resp = self
+            .source
+            .get(&self.request(path, 0, deadline))
+            .map_err(|e| fail(Failure::Source(e)))?;
+        if resp.status != 200 {
+            return Err(fail(refuse_status(resp.status, resp.location)));
+        }
+        Ok(Stream {
+            body: resp.body,
+            meter: self.meter(deadline),
+            limit: size,
             got: 0,
-            artifact: a,
-            url,
-            progress,
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A response body read under the rules (see [`Transport::stream`]). A
+/// rule broken is an I/O error of kind `Other` whose message says which.
+pub(crate) struct Stream {
+    body: Box<dyn Read + Send>,
+    meter: Meter,
+    limit: u64,
+    got: u64,
+}
 
-    #[test]
-    fn transport_rules() {
-        let net = NetConfig::default();
-        for ok in [
-            "https://updates.example.com/app",
-            "http://127.0.0.1:8080/",
-            "http://localhost/x",
-            "http://[::1]:9/",
-            "file:///srv/repo",
-            "/srv/repo",
-        ] {
-            assert!(Location::parse(ok, &net).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://updates.example.com/",
-            "http://10.0.0.1/",
-            "ftp://x/",
-            "https:///nohost",
-            "http://127.0.0.1.evil.com/",
-        ] {
-            assert!(
-                matches!(Location::parse(bad, &net), Err(Error::Repository { .. })),
-                "{bad}"
-            );
-        }
-        let only = NetConfig {
-            allowed_hosts: vec!["cdn.example.com".into()],
-            ..NetConfig::default()
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let broken = |f: Failure| std::io::Error::other(format!("{f:?}"));
+        let n = match self.body.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                self.meter.check(self.got).map_err(broken)?;
+                return Err(e);
+            }
         };
-        assert!(Location::parse("https://cdn.example.com/a", &only).is_ok());
-        assert!(Location::parse("https://other.example.com/a", &only).is_err());
+        if self.got.saturating_add(n as u64) > self.limit {
+            return Err(broken(Failure::TooLarge));
+        }
+        self.got += n as u64;
+        if n > 0 && self.got < self.limit {
+            self.meter.check(self.got).map_err(broken)?;
+        }
+        Ok(n)
     }
 }

@@ -144,6 +144,14 @@ pub struct TreeRef {
     pub bytes: u64,
 }
 
+impl TreeRef {
+    /// The digest's 32 bytes (`None` if it is not 64 hex digits, which a
+    /// checked manifest never has).
+    pub fn digest_bytes(&self) -> Option<[u8; 32]> {
+        crate::keys::unhex::<32>(&self.digest)
+    }
+}
+
 /// A file in the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -92,7 +92,7 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The manifest does not verify or is malformed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Manifest {
         /// The manifest file.
         path: PathBuf,
@@ -182,7 +182,7 @@ pub enum Error {
         path: String,
     },
     /// Diffing failed.
-    #[error("building {job}: {source}")]
+    #[error("building {job}")]
     Diff {
         /// The package being built.
         job: String,
@@ -191,7 +191,7 @@ pub enum Error {
         source: deltapack_diff::Error,
     },
     /// Applying a package (to rebuild an older version) failed.
-    #[error("applying {path}: {source}")]
+    #[error("applying {path}")]
     Apply {
         /// The package.
         path: String,

@@ -59,7 +59,7 @@ pub enum Defect {
     },
     /// The package does not decode or apply.
     #[error("package does not apply: {0}")]
-    Package(#[source] deltapack_apply::Error),
+    Package(deltapack_apply::Error),
     /// The delta's base could not be rebuilt (its full bundle is damaged).
     #[error("base {0} could not be rebuilt from its full bundle")]
     Base(String),

@@ -1074,3 +1074,98 @@ fn base_changed_during_apply_is_caught() {
         assert_eq!(snapshot(&b), before, "{file}");
     }
 }
+
+/// Row 19 at the applier: a header that is not the one the caller expects
+/// (from a signed manifest) is refused before the base is read or a byte
+/// is written, and before the payload is read.
+#[test]
+fn an_unexpected_header_is_refused_before_anything_is_written() {
+    use deltapack_apply::{Expected, HeaderField};
+    let s = Scratch::new();
+    let pkg = example_package();
+    let header = Applier::new().read_header(&mut pkg.as_slice()).unwrap();
+    let digest = header.target.digest;
+    let good = Expected {
+        platform: Some(header.platform.clone()),
+        from_version: Some(header.from_version.clone()),
+        to_version: Some(header.to_version.clone()),
+        target: Some(digest),
+    };
+    let mut wrong_digest = digest;
+    wrong_digest[0] ^= 1;
+    for (field, bad) in [
+        (
+            HeaderField::Platform,
+            Expected {
+                platform: Some("windows-x86_64".into()),
+                ..good.clone()
+            },
+        ),
+        (
+            HeaderField::FromVersion,
+            Expected {
+                from_version: Some("0.9.0".into()),
+                ..good.clone()
+            },
+        ),
+        (
+            HeaderField::ToVersion,
+            Expected {
+                to_version: Some("9.9.9".into()),
+                ..good.clone()
+            },
+        ),
+        (
+            HeaderField::Target,
+            Expected {
+                target: Some(wrong_digest),
+                ..good.clone()
+            },
+        ),
+    ] {
+        // The base given is the wrong one too: the header is checked first.
+        let out = s.path("out");
+        let mut read = 0usize;
+        let counting = CountingReader {
+            inner: pkg.as_slice(),
+            read: &mut read,
+        };
+        let err = Applier::new()
+            .sync(false)
+            .expect(bad)
+            .apply(Some(&example(2)), counting, &out, &|_| {})
+            .unwrap_err();
+        match err {
+            Error::Unexpected { field: f, .. } => assert_eq!(f, field),
+            other => panic!("{field:?}: {other:?}"),
+        }
+        assert!(fs_err::symlink_metadata(&out).is_err(), "{field:?}");
+        assert_eq!(debris(out.parent().unwrap(), "out"), Vec::<String>::new());
+        let prefix = pkg.len() as u64 - header.payload_len;
+        assert!(
+            read as u64 <= prefix + 64 * 1024,
+            "{field:?}: read {read} of {} bytes",
+            pkg.len()
+        );
+    }
+    // The right expectation applies.
+    Applier::new()
+        .sync(false)
+        .expect(good)
+        .apply(Some(&example(1)), pkg.as_slice(), &s.path("ok"), &|_| {})
+        .unwrap();
+}
+
+/// Counts the bytes the applier pulls.
+struct CountingReader<'a> {
+    inner: &'a [u8],
+    read: &'a mut usize,
+}
+
+impl std::io::Read for CountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.read += n;
+        Ok(n)
+    }
+}

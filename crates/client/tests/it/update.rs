@@ -72,7 +72,7 @@ fn update_through_one_delta_then_roll_back() {
         3,
         "the rollback is recorded after the torn line: {h:?}"
     );
-    assert_eq!(h[2].action, "rollback");
+    assert_eq!(h[2].action.as_str(), "rollback");
     let next = u.check().unwrap().unwrap();
     assert_eq!(
         next.version,
@@ -141,7 +141,10 @@ fn untrusted_expired_tampered_and_replayed_manifests_are_refused() {
         .unwrap();
     assert!(matches!(
         u.check(),
-        Err(Error::Manifest(ManifestError::UntrustedKeys { .. }))
+        Err(Error::Manifest {
+            source: ManifestError::UntrustedKeys { .. },
+            ..
+        })
     ));
     // Another install whose clock is a year on: expired. (Not `root`: an
     // install that has seen that time keeps it as its time floor and would
@@ -153,7 +156,10 @@ fn untrusted_expired_tampered_and_replayed_manifests_are_refused() {
         .unwrap();
     assert!(matches!(
         late.check(),
-        Err(Error::Manifest(ManifestError::Expired { .. }))
+        Err(Error::Manifest {
+            source: ManifestError::Expired { .. },
+            ..
+        })
     ));
 
     let u = r.updater(&root).build().unwrap();
@@ -171,7 +177,10 @@ fn untrusted_expired_tampered_and_replayed_manifests_are_refused() {
     fs_err::write(r.path().join("manifest.json"), text).unwrap();
     assert!(matches!(
         u.check(),
-        Err(Error::Manifest(ManifestError::BadSignature { .. }))
+        Err(Error::Manifest {
+            source: ManifestError::BadSignature { .. },
+            ..
+        })
     ));
     assert!(!root.join("current").exists(), "nothing was installed");
 }
@@ -239,18 +248,16 @@ fn downloads_resume_and_damaged_parts_are_discarded() {
     );
     let done = dl.join(format!("{}.dpk", a.blake3));
     assert_eq!(fs_err::read(&done).unwrap(), bytes);
-    // A part file with wrong bytes: the hash check catches it, it is
-    // deleted, and the next attempt starts clean.
+    // A part file with wrong bytes (left by a misbehaving server): the
+    // hash check after the resume catches it, the part is discarded, and
+    // the package is downloaded once more from zero.
     fs_err::remove_file(&done).unwrap();
     let mut wrong = bytes[..bytes.len() / 2].to_vec();
     wrong[10] ^= 0xff;
     fs_err::write(&part, &wrong).unwrap();
-    assert!(matches!(
-        u.download(&up, &|_| {}),
-        Err(Error::ArtifactHash { .. })
-    ));
+    let d = u.download(&up, &|_| {}).unwrap();
+    assert!(d.fallback().is_none());
     assert!(!part.exists());
-    u.download(&up, &|_| {}).unwrap();
     assert_eq!(fs_err::read(&done).unwrap(), bytes);
 }
 
@@ -309,7 +316,8 @@ fn a_version_that_never_reports_healthy_is_rolled_back() {
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
     assert_eq!(u.launched().unwrap(), Launch::OnProbation { launches: 1 });
     assert_eq!(u.launched().unwrap(), Launch::OnProbation { launches: 2 });
-    assert_eq!(u.status().unwrap().on_probation, Some((v("1.2.0"), 2)));
+    let p = u.status().unwrap().on_probation.unwrap();
+    assert_eq!((p.version, p.launches), (v("1.2.0"), 2));
     assert_eq!(
         u.launched().unwrap(),
         Launch::RolledBack {
@@ -318,7 +326,10 @@ fn a_version_that_never_reports_healthy_is_rolled_back() {
         }
     );
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
-    assert_eq!(u.history().unwrap().last().unwrap().action, "auto-rollback");
+    assert_eq!(
+        u.history().unwrap().last().unwrap().action.as_str(),
+        "auto-rollback"
+    );
     // The bad version is not offered again; the next good one is, and
     // once it reports healthy it stays.
     let next = u.check().unwrap().unwrap();
@@ -349,7 +360,10 @@ fn an_interrupted_install_is_finished_or_undone() {
     let rec = u.recover().unwrap();
     assert_eq!(rec.undone.as_deref(), Some("1.0.0 -> 1.2.0"));
     assert_eq!(rec.removed, ["versions/.1.2.0.dpk-abc123"]);
-    assert_eq!(u.history().unwrap().last().unwrap().result, "interrupted");
+    assert_eq!(
+        u.history().unwrap().last().unwrap().result.as_str(),
+        "interrupted"
+    );
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
     // Killed after the switch, before the record: finished.
     fs_err::write(root.join(".deltapack/journal.json"), journal.to_string()).unwrap();
@@ -385,16 +399,95 @@ fn old_versions_are_pruned_beyond_the_ones_kept() {
 }
 
 #[test]
-fn a_package_that_always_fails_is_given_up_after_three_attempts() {
+fn corrupt_copies_on_the_server_are_never_held_against_the_release() {
     let (r, _t, root) = installed(5, "1.0.0");
-    // The server's copy of every 1.2.0 package is corrupt.
-    for entry in fs_err::read_dir(r.path().join("pkg/linux-x86_64/1.2.0")).unwrap() {
+    // The server's copy of every 1.2.0 package is corrupt (a bad mirror).
+    let dir = r.path().join("pkg/linux-x86_64/1.2.0");
+    let mut good = Vec::new();
+    for entry in fs_err::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();
-        let mut b = fs_err::read(&p).unwrap();
-        let mid = b.len() / 2;
-        b[mid] ^= 1;
-        fs_err::write(&p, b).unwrap();
+        let b = fs_err::read(&p).unwrap();
+        let mut bad = b.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        fs_err::write(&p, bad).unwrap();
+        good.push((p, b));
     }
+    let u = r.updater(&root).build().unwrap();
+    for attempt in 0..4 {
+        assert_eq!(
+            u.check().unwrap().unwrap().version,
+            v("1.2.0"),
+            "attempt {attempt}: still offered"
+        );
+        let e = u.update(false, &|_| {}).unwrap_err();
+        assert!(matches!(e, Error::ArtifactHash { .. }), "{e:?}");
+        assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
+    }
+    assert!(u.status().unwrap().refused.is_empty());
+    let h = u.history().unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(last.result.as_str(), "failed");
+    let note = last.note.as_deref().unwrap();
+    assert!(
+        note.starts_with("delta failed: ") && note.contains("the full bundle failed too"),
+        "{note}"
+    );
+    // The mirror is fixed: the newest release installs.
+    for (p, b) in good {
+        fs_err::write(p, b).unwrap();
+    }
+    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.2.0")));
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+}
+
+/// Re-signs the repository's manifest after `edit`.
+fn resign(r: &Repo, edit: impl FnOnce(&mut deltapack_manifest::Manifest)) {
+    let bytes = fs_err::read(r.path().join("manifest.json")).unwrap();
+    let keys = [key().public()];
+    let mut m = deltapack_manifest::Verifier::new(&keys)
+        .ignore_expiry()
+        .verify(&bytes)
+        .unwrap()
+        .into_manifest();
+    edit(&mut m);
+    m.sequence += 1;
+    fs_err::write(
+        r.path().join("manifest.json"),
+        deltapack_manifest::sign(&m, &[key()]).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_verified_full_bundle_that_never_installs_is_refused_after_three_attempts() {
+    let (r, _t, root) = installed(5, "1.0.0");
+    // A signed manifest whose 1.2.0 packages are 1.1.0's full bundle (their
+    // size and hash are right for that file): the bytes verify, the header
+    // is not 1.2.0's. This is the publisher's mistake, not the network's.
+    resign(&r, |m| {
+        let other = m.release(&v("1.1.0")).unwrap().platforms[PLATFORM]
+            .full
+            .clone();
+        let copy = |name: &str| {
+            fs_err::copy(r.path().join(&other.path), r.path().join(name)).unwrap();
+            deltapack_manifest::Artifact {
+                path: name.into(),
+                ..other.clone()
+            }
+        };
+        let full = copy("pkg/copy-full.dpk");
+        let b = m
+            .release_mut(&v("1.2.0"))
+            .unwrap()
+            .platforms
+            .get_mut(PLATFORM)
+            .unwrap();
+        b.full = full;
+        for (i, d) in b.deltas.iter_mut().enumerate() {
+            d.artifact = copy(&format!("pkg/copy-{i}.dpk"));
+        }
+    });
     let u = r.updater(&root).build().unwrap();
     for attempt in 0..3 {
         assert_eq!(
@@ -403,20 +496,42 @@ fn a_package_that_always_fails_is_given_up_after_three_attempts() {
             "attempt {attempt}"
         );
         let e = u.update(false, &|_| {}).unwrap_err();
-        assert!(matches!(e, Error::ArtifactHash { .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::WrongPackage {
+                    field: deltapack_client::HeaderField::ToVersion,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert_eq!(current_digest(&root), manifest_digest(&r, "1.0.0"));
     }
-    // No update loop: 1.2.0 is skipped, the next good version is offered.
+    // No update loop: 1.2.0 is refused, with the reason and the way out.
+    let st = u.status().unwrap();
+    assert_eq!(st.refused.len(), 1);
+    let refused = &st.refused[0];
+    assert_eq!(refused.version, v("1.2.0"));
+    assert_eq!(refused.reason, deltapack_client::RefusalReason::Broken);
+    assert_eq!(refused.clear_with, "deltapack update allow 1.2.0");
+    assert!(
+        refused
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("target version")
+    );
     assert_eq!(u.check().unwrap().unwrap().version, v("1.1.0"));
-    let failed = u
-        .history()
-        .unwrap()
-        .iter()
-        .filter(|e| e.result == "failed")
-        .count();
-    assert_eq!(failed, 3);
-    assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.1.0")));
-    assert_eq!(current_digest(&root), manifest_digest(&r, "1.1.0"));
+    assert!(
+        u.diagnose()
+            .iter()
+            .any(|c| c.name == "refused" && c.advice.contains("allow 1.2.0"))
+    );
+    // Allowed again, it is offered again.
+    assert!(u.allow(&v("1.2.0")).unwrap());
+    assert!(!u.allow(&v("1.2.0")).unwrap());
+    assert_eq!(u.check().unwrap().unwrap().version, v("1.2.0"));
 }
 
 #[test]

@@ -1,0 +1,177 @@
+//! [`UpdaterBuilder`]: the settings of an [`Updater`], checked once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use deltapack_manifest::PublicKey;
+
+use crate::layout::Layout;
+use crate::source::{Source, parse_repository};
+use crate::transport::{NetConfig, Transport};
+use crate::{Error, Updater};
+
+/// Builds an [`Updater`].
+#[derive(Debug)]
+pub struct UpdaterBuilder {
+    repository: Option<String>,
+    source: Option<Box<dyn Source>>,
+    keys: Vec<PublicKey>,
+    channel: String,
+    platform: Option<String>,
+    install_dir: Option<PathBuf>,
+    keep: usize,
+    net: NetConfig,
+    now: Option<u64>,
+    health_launches: u32,
+}
+
+impl Default for UpdaterBuilder {
+    fn default() -> Self {
+        UpdaterBuilder {
+            repository: None,
+            source: None,
+            keys: Vec::new(),
+            channel: "stable".into(),
+            platform: None,
+            install_dir: None,
+            keep: 2,
+            net: NetConfig::default(),
+            now: None,
+            health_launches: 3,
+        }
+    }
+}
+
+impl UpdaterBuilder {
+    /// The repository: `https://…/`, `http://127.0.0.1:…/` (loopback only),
+    /// `file:///…` or a directory path.
+    pub fn repository(mut self, url: impl Into<String>) -> Self {
+        self.repository = Some(url.into());
+        self
+    }
+
+    /// Fetch the repository's files through the app's own [`Source`] (its
+    /// HTTP stack, headers, auth, proxy) instead of a URL. Every check of
+    /// the transport rules still applies to what it returns.
+    pub fn source(mut self, source: impl Source + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// A trusted public key (`ed25519:…`); add several during a rotation.
+    pub fn public_key(mut self, key: PublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// The channel to follow (default `stable`).
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = channel.into();
+        self
+    }
+
+    /// This install's platform name, as in the repository.
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = Some(platform.into());
+        self
+    }
+
+    /// The install root (see the crate docs for its layout).
+    pub fn install_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.install_dir = Some(dir.into());
+        self
+    }
+
+    /// Previous versions kept for rollback (default 2).
+    pub fn keep_versions(mut self, n: usize) -> Self {
+        self.keep = n;
+        self
+    }
+
+    /// Only these hosts may serve the repository (a URL repository).
+    pub fn allow_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.net.allowed_hosts = hosts;
+        self
+    }
+
+    /// Retries of a failed transfer, and the first backoff delay (doubled
+    /// each time, plus jitter).
+    pub fn retries(mut self, n: u32, first_backoff: Duration) -> Self {
+        self.net.retries = n;
+        self.net.backoff = first_backoff;
+        self
+    }
+
+    /// Connect and read timeouts. The read timeout bounds the wait for a
+    /// response and for each read of a body, and is the grace period before
+    /// the minimum rate applies.
+    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.net.connect_timeout = connect;
+        self.net.read_timeout = read;
+        self
+    }
+
+    /// The longest a manifest check may take, retries included (default
+    /// 45 s).
+    pub fn check_timeout(mut self, d: Duration) -> Self {
+        self.net.check_timeout = d;
+        self
+    }
+
+    /// Launches a new version gets to call [`Updater::mark_healthy`]
+    /// before [`Updater::launched`] rolls it back (default 3; 0 disables
+    /// automatic rollback).
+    pub fn health_launches(mut self, n: u32) -> Self {
+        self.health_launches = n;
+        self
+    }
+
+    /// Slowest transfer accepted once the read timeout has passed, before a
+    /// download counts as stalled and is retried (bytes per second;
+    /// default 8 KiB/s).
+    pub fn min_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.net.min_rate = bytes_per_sec;
+        self
+    }
+
+    /// The clock reading to use (tests; default: the system clock). Expiry
+    /// is checked against the later of it and the install's persisted time
+    /// floor (see `state.rs`).
+    pub fn now(mut self, t: u64) -> Self {
+        self.now = Some(t);
+        self
+    }
+
+    /// Checks the settings and builds the updater.
+    pub fn build(self) -> Result<Updater, Error> {
+        if self.keys.is_empty() {
+            return Err(Error::Config("at least one public key is required"));
+        }
+        let platform = self
+            .platform
+            .ok_or(Error::Config("a platform is required"))?;
+        let root = self
+            .install_dir
+            .ok_or(Error::Config("an install directory is required"))?;
+        deltapack_manifest::check_name(&self.channel)
+            .map_err(|_| Error::Config("invalid channel name"))?;
+        let source = match (self.source, self.repository) {
+            (Some(s), _) => s,
+            (None, Some(url)) => {
+                parse_repository(&url, &self.net.allowed_hosts, self.net.connect_timeout)?
+                    .into_source()
+            }
+            (None, None) => return Err(Error::Config("a repository is required")),
+        };
+        Ok(Updater {
+            transport: Transport::new(source, self.net),
+            keys: self.keys,
+            channel: self.channel,
+            platform,
+            layout: Layout::new(root),
+            keep: self.keep,
+            now: self.now,
+            health_launches: self.health_launches,
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! Rollback and probation: [`Updater::rollback`] switches back to the
+//! version installed before the current one; after an update the new
+//! version is on probation, and [`Updater::launched`] rolls it back if it
+//! has been launched `health_launches` times without
+//! [`Updater::mark_healthy`]. A version left by a rollback is refused (see
+//! [`crate::policy`]).
+
+use deltapack_manifest::Version;
+use serde::Serialize;
+
+use crate::history::{self, Action, HistoryEntry, Outcome};
+use crate::state::{Pending, RefusalReason};
+use crate::{Error, Updater, policy};
+
+/// What [`Updater::launched`] decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Launch {
+    /// Nothing is on probation.
+    Healthy,
+    /// The current version is on probation: this was launch `n`.
+    OnProbation {
+        /// Launches so far, this one included.
+        launches: u32,
+    },
+    /// The new version never reported healthy: rolled back to `to`.
+    RolledBack {
+        /// The version left (and refused from now on).
+        from: Version,
+        /// The version now current.
+        to: Version,
+    },
+}
+
+impl Updater {
+    /// Switches back to the version installed before the current one; the
+    /// version left is not offered again until a newer one appears.
+    pub fn rollback(&self) -> Result<Version, Error> {
+        let _lock = self.lock()?;
+        self.rollback_locked(Action::Rollback, None)
+    }
+
+    fn rollback_locked(&self, action: Action, note: Option<String>) -> Result<Version, Error> {
+        let current = self.layout.current()?.ok_or(Error::NothingInstalled)?;
+        let history = history::read(&self.layout.root)?;
+        let installed = self.layout.installed()?;
+        let target = history
+            .iter()
+            .rev()
+            .filter(|e| e.result == Outcome::Ok && e.to == current && !e.action.is_rollback())
+            .find_map(|e| e.from.clone())
+            .filter(|v| installed.contains(v))
+            .ok_or(Error::NoRollbackTarget)?;
+        self.layout.switch(&target)?;
+        let mut st = self.state()?;
+        let reason = match action {
+            Action::AutoRollback => RefusalReason::AutoRollback,
+            _ => RefusalReason::RolledBack,
+        };
+        policy::refuse(&mut st, &current, reason, self.now());
+        st.pending = None;
+        st.save(&self.layout.root)?;
+        history::append(
+            &self.layout.root,
+            &HistoryEntry {
+                time: self.now(),
+                action,
+                from: Some(current),
+                to: target.clone(),
+                path: Vec::new(),
+                bytes: 0,
+                result: Outcome::Ok,
+                note,
+            },
+        )?;
+        Ok(target)
+    }
+
+    /// The running version works: ends its probation.
+    pub fn mark_healthy(&self) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        let mut st = self.state()?;
+        if st.pending.take().is_some() {
+            st.save(&self.layout.root)?;
+        }
+        Ok(())
+    }
+
+    /// Call at every app start. Finishes interrupted installs; if the
+    /// current version is on probation and has been launched the allowed
+    /// number of times without [`mark_healthy`](Updater::mark_healthy), rolls
+    /// back to the previous version and refuses this one until a newer one
+    /// appears.
+    pub fn launched(&self) -> Result<Launch, Error> {
+        let _lock = self.lock()?;
+        let current = self.layout.current()?;
+        let mut st = self.state()?;
+        let Some(p) = st.pending.clone() else {
+            return Ok(Launch::Healthy);
+        };
+        if current.as_ref() != Some(&p.version) {
+            st.pending = None;
+            st.save(&self.layout.root)?;
+            return Ok(Launch::Healthy);
+        }
+        if p.launches >= self.health_launches {
+            let note = format!(
+                "{} launches without mark_healthy: rolled back automatically",
+                p.launches
+            );
+            let to = self.rollback_locked(Action::AutoRollback, Some(note))?;
+            return Ok(Launch::RolledBack {
+                from: p.version,
+                to,
+            });
+        }
+        let launches = p.launches + 1;
+        st.pending = Some(Pending {
+            version: p.version,
+            launches,
+        });
+        st.save(&self.layout.root)?;
+        Ok(Launch::OnProbation { launches })
+    }
+}

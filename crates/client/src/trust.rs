@@ -1,0 +1,76 @@
+//! Trust in the repository: only a manifest signed by an embedded key, not
+//! expired, and not older than the last one this install accepted is used.
+//!
+//! Expiry is checked against `max(clock, time floor)`; the clock reading
+//! raises the floor whatever the outcome, and the manifest's `issued` time
+//! raises it once the manifest is accepted (see [`crate::state`]).
+
+use deltapack_manifest::{Manifest, Verifier};
+
+use crate::{Error, Event, Updater};
+
+/// Name of the manifest at the repository root.
+pub(crate) const MANIFEST: &str = "manifest.json";
+
+impl Updater {
+    /// Fetches and verifies the manifest, refuses one older than the last
+    /// accepted, and records the check.
+    pub(crate) fn manifest(&self, progress: &dyn Fn(Event)) -> Result<Manifest, Error> {
+        progress(Event::Checking);
+        let bytes = self.fetch_manifest()?;
+        let _lock = self.lock()?;
+        let root = &self.layout.root;
+        let mut st = self.state()?;
+        let clock = self.now();
+        let now = st.trusted_now(clock);
+        if clock > st.time_floor {
+            st.time_floor = clock;
+            st.save(root)?;
+        }
+        let m = self.verify_manifest(&bytes, now)?;
+        if m.sequence < st.last_sequence {
+            return Err(Error::Rollback {
+                have: st.last_sequence,
+                offered: m.sequence,
+            });
+        }
+        st.last_sequence = m.sequence;
+        st.last_check = Some(clock);
+        // Signed by a trusted key: its issue time is the publisher's word.
+        st.time_floor = st.time_floor.max(m.issued);
+        st.save(root)?;
+        Ok(m)
+    }
+
+    /// The manifest, verified (expiry against the clock, or the persisted
+    /// time floor if the clock is behind it), without touching the
+    /// install's state.
+    pub(crate) fn verified_manifest(&self) -> Result<Manifest, Error> {
+        let bytes = self.fetch_manifest()?;
+        let (clock, floor) = self.clock_and_floor();
+        self.verify_manifest(&bytes, clock.max(floor))
+    }
+
+    /// The clock and the persisted time floor, read-only (floor 0 if the
+    /// state is unreadable; doctor reports that on its own).
+    pub(crate) fn clock_and_floor(&self) -> (u64, u64) {
+        let floor = self.state().map_or(0, |st| st.time_floor);
+        (self.now(), floor)
+    }
+
+    fn fetch_manifest(&self) -> Result<Vec<u8>, Error> {
+        self.transport
+            .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)
+    }
+
+    fn verify_manifest(&self, bytes: &[u8], now: u64) -> Result<Manifest, Error> {
+        Ok(Verifier::new(&self.keys)
+            .now(now)
+            .verify(bytes)
+            .map_err(|source| Error::Manifest {
+                url: self.transport.describe(MANIFEST),
+                source,
+            })?
+            .into_manifest())
+    }
+}

@@ -1,0 +1,680 @@
+//! The one place where deltapack's client touches the file system under an
+//! install root or a state directory.
+//!
+//! A [`Root`] is a directory the caller trusts as given: configuration
+//! names it, and it may itself be reached through links (an administrator's
+//! choice). Below it nothing is ever followed. Every operation takes a
+//! path relative to the root, checks each directory on the way with
+//! `symlink_metadata` (a link or a non-directory is a typed error naming
+//! it), and opens the last component with no-follow semantics (`O_NOFOLLOW`
+//! on Unix, `FILE_FLAG_OPEN_REPARSE_POINT` plus a check of what was opened
+//! on Windows); new files are created with `create_new`. A link planted
+//! where the client writes (a download cache writable by others, a
+//! `versions/` replaced by a link to another directory) is therefore
+//! [`Error::Link`], and nothing outside the root is touched.
+//!
+//! It also owns the durable write ([`Root::write_atomic`]: a fresh
+//! temporary beside the file, synced, renamed over it, the directory
+//! synced) and [`sync_dir`].
+//!
+//! What it does not defend against: a process that can write a directory
+//! below the root and swaps it for a link between the check and the open
+//! (the checks are by path, not by directory handle). Such a process can
+//! already change what the app runs.
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Why a file-system operation under a root failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A symbolic link (or a Windows junction) where the client writes.
+    #[error(
+        "{} is a symbolic link: deltapack never opens files under the install through links (remove it)",
+        path.display()
+    )]
+    Link {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than a directory where a directory must be.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Something other than a regular file where a file must be.
+    #[error("{} is not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file is larger than its reader allows.
+    #[error("{} is larger than {limit} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound.
+        limit: u64,
+    },
+    /// A path given by the program is not a plain relative path (a bug in
+    /// the caller, reported rather than followed).
+    #[error("{} is not a plain relative path", path.display())]
+    BadPath {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An I/O error; its message names the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a directory entry is, read without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (or junction).
+    Link,
+    /// Anything else (a FIFO, a device, a socket).
+    Other,
+}
+
+impl Kind {
+    fn of(t: std::fs::FileType) -> Kind {
+        if t.is_symlink() {
+            Kind::Link
+        } else if t.is_dir() {
+            Kind::Dir
+        } else if t.is_file() {
+            Kind::File
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// A trusted directory under which nothing is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    path: PathBuf,
+}
+
+/// The components of a plain relative path (`a/b/c`, no `.`, `..`, root
+/// or prefix).
+fn parts(rel: &Path) -> Result<Vec<&OsStr>> {
+    let mut out = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            _ => {
+                return Err(Error::BadPath {
+                    path: rel.to_owned(),
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::BadPath {
+            path: rel.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn not_found(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// Options that never follow a link at the last component.
+fn no_follow(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_OPEN_REPARSE_POINT: open a link itself, not its target
+        // (what was opened is checked afterwards).
+        o.custom_flags(0x0020_0000);
+    }
+    o
+}
+
+/// Whether an open failed because the last component is a link.
+fn is_loop(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+impl Root {
+    /// A root at `path` (nothing is read or created yet).
+    pub fn new(path: impl Into<PathBuf>) -> Root {
+        Root { path: path.into() }
+    }
+
+    /// The root's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The full path of `rel` (for messages, and for handing a directory
+    /// checked with [`Root::dir`] to code that writes only new entries in
+    /// it).
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// Creates the root directory if it is missing (its parents as given,
+    /// links included: the root is trusted).
+    pub fn ensure(&self) -> Result<()> {
+        fs_err::create_dir_all(&self.path)?;
+        if !fs_err::metadata(&self.path)?.is_dir() {
+            return Err(Error::NotADirectory {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Walks to the parent of `rel`, checking every directory on the way
+    /// (creating missing ones when `create`). Returns the full path of
+    /// `rel`, or `None` when a parent is missing and `create` is false.
+    fn walk(&self, rel: &Path, create: bool) -> Result<Option<PathBuf>> {
+        let comps = parts(rel)?;
+        match fs_err::metadata(&self.path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::NotADirectory {
+                    path: self.path.clone(),
+                });
+            }
+            Err(e) if not_found(&e) && create => self.ensure()?,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let mut p = self.path.clone();
+        let (last, dirs) = comps.split_last().ok_or_else(|| Error::BadPath {
+            path: rel.to_owned(),
+        })?;
+        for c in dirs {
+            p.push(c);
+            if !self.step_dir(&p, create)? {
+                return Ok(None);
+            }
+        }
+        p.push(last);
+        Ok(Some(p))
+    }
+
+    /// Checks that `p` is a real directory; creates it when missing and
+    /// `create`. Returns whether it exists now.
+    fn step_dir(&self, p: &Path, create: bool) -> Result<bool> {
+        match fs_err::symlink_metadata(p) {
+            Ok(m) => match Kind::of(m.file_type()) {
+                Kind::Dir => Ok(true),
+                Kind::Link => Err(Error::Link { path: p.to_owned() }),
+                _ => Err(Error::NotADirectory { path: p.to_owned() }),
+            },
+            Err(e) if not_found(&e) && create => {
+                match fs_err::create_dir(p) {
+                    Ok(()) => Ok(true),
+                    // Created by someone else meanwhile: check what it is.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        self.step_dir(p, false)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What `rel` is, without following it (`None` if it or a parent is
+    /// missing). A parent that is a link is an error.
+    pub fn kind(&self, rel: impl AsRef<Path>) -> Result<Option<Kind>> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(None);
+        };
+        match fs_err::symlink_metadata(&p) {
+            Ok(m) => Ok(Some(Kind::of(m.file_type()))),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes sure `rel` is a real directory below the root, creating it and
+    /// its parents when missing. Returns its full path.
+    pub fn dir(&self, rel: impl AsRef<Path>) -> Result<PathBuf> {
+        let rel = rel.as_ref();
+        let p = self
+            .walk(rel, true)?
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        self.step_dir(&p, true)?;
+        Ok(p)
+    }
+
+    /// The full path of `rel` if it is a real directory (`None` if it or a
+    /// parent is missing; a link or a file is an error).
+    pub fn existing_dir(&self, rel: impl AsRef<Path>) -> Result<Option<PathBuf>> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(None);
+        };
+        Ok(self.step_dir(&p, false)?.then_some(p))
+    }
+
+    /// Entries of the directory `rel` (the root itself for an empty path)
+    /// with their kinds, sorted by name (empty if it is missing).
+    pub fn list(&self, rel: impl AsRef<Path>) -> Result<Vec<(OsString, Kind)>> {
+        let rel = rel.as_ref();
+        let dir = if rel.as_os_str().is_empty() {
+            match fs_err::metadata(&self.path) {
+                Ok(_) => Some(self.path.clone()),
+                Err(e) if not_found(&e) => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            self.existing_dir(rel)?
+        };
+        let Some(dir) = dir else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in fs_err::read_dir(&dir)? {
+            let e = e?;
+            out.push((e.file_name(), Kind::of(e.file_type()?)));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Opens `p` with `o` (no-follow added) and checks that it is a regular
+    /// file.
+    fn open_at(p: &Path, o: &mut std::fs::OpenOptions) -> Result<std::fs::File> {
+        // std's own open: the raw OS error must survive to tell ELOOP (a
+        // link) from the rest; `annotate` names the path instead.
+        #[allow(clippy::disallowed_methods)]
+        let f = match no_follow(o).open(p) {
+            Ok(f) => f,
+            Err(e) if is_loop(&e) => return Err(Error::Link { path: p.to_owned() }),
+            Err(e) => return Err(annotate(e, p).into()),
+        };
+        match Kind::of(f.metadata().map_err(|e| annotate(e, p))?.file_type()) {
+            Kind::File => Ok(f),
+            Kind::Link => Err(Error::Link { path: p.to_owned() }),
+            _ => Err(Error::NotAFile { path: p.to_owned() }),
+        }
+    }
+
+    /// Creates a new file (an existing entry, a link included, is an
+    /// error); missing parents are created.
+    pub fn create_new(&self, rel: impl AsRef<Path>) -> Result<std::fs::File> {
+        let rel = rel.as_ref();
+        let p = self
+            .walk(rel, true)?
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        if fs_err::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Link { path: p });
+        }
+        Self::open_at(&p, std::fs::OpenOptions::new().write(true).create_new(true))
+    }
+
+    /// Opens an existing regular file for reading and writing (`None` if it
+    /// is missing).
+    pub fn open_rw(&self, rel: impl AsRef<Path>) -> Result<Option<std::fs::File>> {
+        self.open_existing(rel, std::fs::OpenOptions::new().read(true).write(true))
+    }
+
+    /// Opens an existing regular file for reading (`None` if it is
+    /// missing).
+    pub fn open_read(&self, rel: impl AsRef<Path>) -> Result<Option<std::fs::File>> {
+        self.open_existing(rel, std::fs::OpenOptions::new().read(true))
+    }
+
+    fn open_existing(
+        &self,
+        rel: impl AsRef<Path>,
+        o: &mut std::fs::OpenOptions,
+    ) -> Result<Option<std::fs::File>> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(None);
+        };
+        match Self::open_at(&p, o) {
+            Ok(f) => Ok(Some(f)),
+            Err(Error::Io(e)) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens a file for reading and appending, creating it if missing.
+    pub fn open_append(&self, rel: impl AsRef<Path>) -> Result<std::fs::File> {
+        let rel = rel.as_ref();
+        let p = self
+            .walk(rel, true)?
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        Self::open_at(
+            &p,
+            std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true),
+        )
+    }
+
+    /// Opens a file for writing without truncating it, creating it if
+    /// missing (a lock file).
+    pub fn open_or_create(&self, rel: impl AsRef<Path>) -> Result<std::fs::File> {
+        let rel = rel.as_ref();
+        let p = self
+            .walk(rel, true)?
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        Self::open_at(
+            &p,
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+    }
+
+    /// Reads a whole file of at most `max` bytes (`None` if it is missing).
+    pub fn read(&self, rel: impl AsRef<Path>, max: u64) -> Result<Option<Vec<u8>>> {
+        let rel = rel.as_ref();
+        let Some(f) = self.open_read(rel)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        f.take(max.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(|e| annotate(e, &self.join(rel)))?;
+        if out.len() as u64 > max {
+            return Err(Error::TooLarge {
+                path: self.join(rel),
+                limit: max,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Replaces `rel` with `bytes` atomically and durably: a fresh temporary
+    /// beside it (`.<name>.tmp-<random>`, created new), synced, renamed over
+    /// it, then the directory synced. After a crash `rel` holds the old or
+    /// the new bytes; a temporary may be left (see [`is_temporary`]).
+    pub fn write_atomic(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+        let rel = rel.as_ref();
+        let name = rel
+            .file_name()
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        let tmp = rel.with_file_name(temporary_name(name)?);
+        let mut f = self.create_new(&tmp)?;
+        let full_tmp = self.join(&tmp);
+        let written = f
+            .write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| annotate(e, &full_tmp));
+        drop(f);
+        let done = written
+            .map_err(Error::from)
+            .and_then(|()| self.rename(&tmp, rel));
+        if done.is_err() {
+            let _ = fs_err::remove_file(&full_tmp);
+        }
+        done?;
+        sync_dir(self.join(rel).parent().unwrap_or(&self.path))
+    }
+
+    /// Renames `from` to `to` (both below the root; `to`'s parents must
+    /// exist). A rename never follows a link at either end: a link at `to`
+    /// is replaced, not written through.
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let a = self
+            .walk(from, false)?
+            .ok_or_else(|| missing(&self.join(from)))?;
+        let b = self
+            .walk(to, false)?
+            .ok_or_else(|| missing(&self.join(to)))?;
+        fs_err::rename(a, b)?;
+        Ok(())
+    }
+
+    /// Removes a file or a link (never what a link points at). Returns
+    /// whether something was there.
+    pub fn remove_file(&self, rel: impl AsRef<Path>) -> Result<bool> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(false);
+        };
+        match fs_err::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a directory tree without following links inside it (a link
+    /// at `rel` itself is removed as a link). Returns whether something was
+    /// there.
+    pub fn remove_all(&self, rel: impl AsRef<Path>) -> Result<bool> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(false);
+        };
+        let m = match fs_err::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if m.is_dir() {
+            fs_err::remove_dir_all(&p)?;
+        } else {
+            fs_err::remove_file(&p)?;
+        }
+        Ok(true)
+    }
+
+    /// Creates a symbolic link at `rel` (which must not exist) pointing at
+    /// `target`.
+    #[cfg(unix)]
+    pub fn symlink(&self, target: impl AsRef<Path>, rel: impl AsRef<Path>) -> Result<()> {
+        let rel = rel.as_ref();
+        let p = self
+            .walk(rel, true)?
+            .ok_or_else(|| Error::BadPath { path: rel.into() })?;
+        fs_err::os::unix::fs::symlink(target.as_ref(), &p)?;
+        Ok(())
+    }
+
+    /// Reads the link at `rel` (`None` if missing; anything but a link is
+    /// an error naming what it is).
+    pub fn read_link(&self, rel: impl AsRef<Path>) -> Result<Option<PathBuf>> {
+        let Some(p) = self.walk(rel.as_ref(), false)? else {
+            return Ok(None);
+        };
+        match fs_err::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => Ok(Some(fs_err::read_link(&p)?)),
+            Ok(m) if m.is_dir() => Err(Error::NotAFile { path: p }),
+            Ok(_) => Err(Error::NotAFile { path: p }),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Syncs the directory `rel` (or the root for an empty path).
+    pub fn sync(&self, rel: impl AsRef<Path>) -> Result<()> {
+        let rel = rel.as_ref();
+        if rel.as_os_str().is_empty() {
+            return sync_dir(&self.path);
+        }
+        let p = self
+            .existing_dir(rel)?
+            .ok_or_else(|| missing(&self.join(rel)))?;
+        sync_dir(p)
+    }
+}
+
+/// `.<name>.tmp-<8 random hex>`: the temporaries of [`Root::write_atomic`].
+fn temporary_name(name: &OsStr) -> Result<OsString> {
+    let mut r = [0u8; 4];
+    getrandom::fill(&mut r).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut s = OsString::from(".");
+    s.push(name);
+    s.push(format!(
+        ".tmp-{:02x}{:02x}{:02x}{:02x}",
+        r[0], r[1], r[2], r[3]
+    ));
+    Ok(s)
+}
+
+/// Whether a directory entry is a temporary left by an interrupted
+/// [`Root::write_atomic`] (safe to delete when no writer runs).
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+fn missing(p: &Path) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{}: not found", p.display()),
+    ))
+}
+
+/// An I/O error with the path in its message.
+fn annotate(e: std::io::Error, p: &Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
+/// Syncs a directory so that renames and creations in it survive a power
+/// loss. A no-op where directories cannot be synced (Windows, where
+/// `MOVEFILE_WRITE_THROUGH` does that job).
+pub fn sync_dir(dir: impl AsRef<Path>) -> Result<()> {
+    #[cfg(unix)]
+    fs_err::File::open(dir.as_ref())?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn planted_links_are_refused_and_nothing_outside_is_touched() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path().join("root"));
+        root.ensure().unwrap();
+        let outside = t.path().join("outside");
+        fs_err::create_dir(&outside).unwrap();
+        fs_err::write(outside.join("canary"), "canary").unwrap();
+        // A link at the file itself.
+        root.dir("cache").unwrap();
+        std::os::unix::fs::symlink(outside.join("canary"), root.join("cache/x.part")).unwrap();
+        assert!(matches!(
+            root.create_new("cache/x.part"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.open_rw("cache/x.part"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.open_append("cache/x.part"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.open_or_create("cache/x.part"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.read("cache/x.part", 100),
+            Err(Error::Link { .. })
+        ));
+        // A dangling link is refused too, and not created through.
+        std::os::unix::fs::symlink(outside.join("new"), root.join("cache/y.part")).unwrap();
+        assert!(matches!(
+            root.create_new("cache/y.part"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.open_append("cache/y.part"),
+            Err(Error::Link { .. })
+        ));
+        // A link in place of a directory.
+        std::os::unix::fs::symlink(&outside, root.join("versions")).unwrap();
+        assert!(matches!(root.dir("versions"), Err(Error::Link { .. })));
+        assert!(matches!(
+            root.create_new("versions/a"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(
+            root.write_atomic("versions/s.json", b"x"),
+            Err(Error::Link { .. })
+        ));
+        assert!(matches!(root.list("versions"), Err(Error::Link { .. })));
+        // Removing a link removes the link only.
+        assert!(root.remove_all("versions").unwrap());
+        assert!(root.remove_file("cache/x.part").unwrap());
+        assert_eq!(
+            fs_err::read_to_string(outside.join("canary")).unwrap(),
+            "canary"
+        );
+        assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 1);
+        // Bad relative paths are refused.
+        for bad in ["../x", "/etc/x", "a/../b", ""] {
+            assert!(
+                matches!(root.kind(bad), Err(Error::BadPath { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn atomic_writes_replace_and_leave_no_temporary() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path());
+        root.write_atomic("meta/state.json", b"one").unwrap();
+        root.write_atomic("meta/state.json", b"two").unwrap();
+        assert_eq!(root.read("meta/state.json", 10).unwrap().unwrap(), b"two");
+        assert!(matches!(
+            root.read("meta/state.json", 2),
+            Err(Error::TooLarge { limit: 2, .. })
+        ));
+        assert_eq!(root.read("meta/none", 10).unwrap(), None);
+        let names: Vec<_> = root.list("meta").unwrap();
+        assert_eq!(names, [(OsString::from("state.json"), Kind::File)]);
+        assert!(is_temporary(".state.json.tmp-0a1b2c3d"));
+        assert!(!is_temporary("state.json"));
+        // create_new never replaces.
+        assert!(matches!(
+            root.create_new("meta/state.json"),
+            Err(Error::Io(_))
+        ));
+        let mut f = root.open_append("meta/log").unwrap();
+        f.write_all(b"a").unwrap();
+        drop(f);
+        root.rename("meta/log", "meta/log2").unwrap();
+        assert_eq!(root.kind("meta/log2").unwrap(), Some(Kind::File));
+        assert_eq!(root.kind("meta/log").unwrap(), None);
+        assert_eq!(root.kind("nope/deeper").unwrap(), None);
+    }
+}
