@@ -92,6 +92,22 @@ impl Fx {
         c
     }
 
+    /// `deltapack doctor [--fix]` on `root`.
+    fn doctor(&self, root: &Path, fix: bool) -> Output {
+        let mut c = bin();
+        c.arg("doctor")
+            .arg("--config")
+            .arg(&self.cfg)
+            .arg("--install-dir")
+            .arg(root)
+            .args(["--repo", &self.server.url(), "--platform", "linux", "--pub"])
+            .arg(self.key.with_extension("pub"));
+        if fix {
+            c.arg("--fix");
+        }
+        c.output().unwrap()
+    }
+
     fn run(&self, root: &Path, args: &[&str]) -> Output {
         self.client(root, args).output().unwrap()
     }
@@ -339,16 +355,9 @@ fn a_bad_mirror_never_makes_the_client_skip_the_newest_release() {
         json["refused"][0]["clear_with"],
         "deltapack update allow 1.2.0"
     );
-    let mut doctor = bin();
-    doctor
-        .arg("doctor")
-        .arg("--config")
-        .arg(&fx.cfg)
-        .arg("--install-dir")
-        .arg(&root)
-        .args(["--repo", &fx.server.url(), "--platform", "linux", "--pub"])
-        .arg(fx.key.with_extension("pub"));
-    let out = ok(&mut doctor);
+    let out = fx.doctor(&root, false);
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.contains("[warn] refused") && out.contains("deltapack update allow 1.2.0"),
         "{out}"
@@ -619,20 +628,7 @@ fn a_corrupt_state_file_is_recovered_without_lowering_the_replay_protection() {
     ok(&mut fx.client(&root, &["check"]));
     let seq = seq.max(fx.state(&root)["last_sequence"].as_u64().unwrap());
     assert!(seq > 1);
-    let doctor = |fix: bool| {
-        let mut c = bin();
-        c.arg("doctor")
-            .arg("--config")
-            .arg(&fx.cfg)
-            .arg("--install-dir")
-            .arg(&root)
-            .args(["--repo", &fx.server.url(), "--platform", "linux", "--pub"])
-            .arg(fx.key.with_extension("pub"));
-        if fix {
-            c.arg("--fix");
-        }
-        c.output().unwrap()
-    };
+    let doctor = |fix: bool| fx.doctor(&root, fix);
     // One copy damaged: the other is used, doctor says so, updates go on.
     let state = root.join(".deltapack/state.json");
     fs_err::write(&state, "{ not json").unwrap();

@@ -24,7 +24,8 @@ fn ranges(f: &Hostile) -> Vec<String> {
     f.requests().into_iter().filter_map(|r| r.range).collect()
 }
 
-fn updater(f: &Hostile, root: &std::path::Path) -> Updater {
+/// An updater of `root` against the hostile server, retrying quickly.
+fn builder(f: &Hostile, root: &std::path::Path) -> deltapack_client::UpdaterBuilder {
     Updater::builder()
         .repository(f.url())
         .public_key(key().public())
@@ -32,8 +33,10 @@ fn updater(f: &Hostile, root: &std::path::Path) -> Updater {
         .install_dir(root)
         .retries(3, Duration::from_millis(5))
         .now(NOW + 10)
-        .build()
-        .unwrap()
+}
+
+fn updater(f: &Hostile, root: &std::path::Path) -> Updater {
+    builder(f, root).build().unwrap()
 }
 
 #[test]
@@ -181,15 +184,10 @@ fn a_stalled_transfer_is_detected_and_resumed() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("app");
     install(&r, &root, "1.0.0");
-    let u = Updater::builder()
-        .repository(f.url())
-        .public_key(key().public())
-        .platform(PLATFORM)
-        .install_dir(&root)
+    let u = builder(&f, &root)
         .retries(3, Duration::from_millis(5))
         .timeouts(Duration::from_secs(1), Duration::from_millis(300))
         .min_rate(1 << 20)
-        .now(NOW + 10)
         .build()
         .unwrap();
     let up = u.check().unwrap().unwrap();
@@ -218,15 +216,10 @@ fn a_package_download_budget_follows_its_declared_size() {
     // Nothing installed: the path is the full bundle (11 KB).
     let root = t.path().join("app");
     // Grace 1 s, then at least 2 KiB/s on average.
-    let u = Updater::builder()
-        .repository(f.url())
-        .public_key(key().public())
-        .platform(PLATFORM)
-        .install_dir(&root)
+    let u = builder(&f, &root)
         .retries(1, Duration::from_millis(5))
         .timeouts(Duration::from_secs(1), Duration::from_secs(1))
         .min_rate(2 << 10)
-        .now(NOW + 10)
         .build()
         .unwrap();
     let up = u.check_version(&v("1.2.0")).unwrap();
@@ -309,14 +302,9 @@ proptest::proptest! {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("app");
         install(&r, &root, "1.0.0");
-        let u = Updater::builder()
-            .repository(f.url())
-            .public_key(key().public())
-            .platform(PLATFORM)
-            .install_dir(&root)
+        let u = builder(&f, &root)
             .retries(1, Duration::from_millis(1))
             .timeouts(Duration::from_secs(1), Duration::from_millis(500))
-            .now(NOW + 10)
             .build()
             .unwrap();
         for rules in &runs {

@@ -539,30 +539,19 @@ fn a_package_for_another_version_is_refused_and_the_full_bundle_used() {
     let (r, _t, root) = installed(5, "1.0.0");
     // A signed manifest whose 1.0.0 -> 1.2.0 entry names the 1.0.0 -> 1.1.0
     // package (right size and hash for that file): mix-and-match.
-    let bytes = fs_err::read(r.path().join("manifest.json")).unwrap();
-    let keys = [key().public()];
-    let mut m = deltapack_manifest::Verifier::new(&keys)
-        .ignore_expiry()
-        .verify(&bytes)
-        .unwrap()
-        .into_manifest();
-    let other = m.release(&v("1.1.0")).unwrap().platforms[PLATFORM].deltas[0]
-        .artifact
-        .clone();
     let copy = "pkg/copy.dpk";
-    fs_err::copy(r.path().join(&other.path), r.path().join(copy)).unwrap();
-    let target = m.release_mut(&v("1.2.0")).unwrap();
-    let d = target.platforms.get_mut(PLATFORM).unwrap();
-    d.deltas[0].artifact = deltapack_manifest::Artifact {
-        path: copy.into(),
-        ..other
-    };
-    m.sequence += 1;
-    fs_err::write(
-        r.path().join("manifest.json"),
-        deltapack_manifest::sign(&m, &[key()]).unwrap(),
-    )
-    .unwrap();
+    resign(&r, |m| {
+        let other = m.release(&v("1.1.0")).unwrap().platforms[PLATFORM].deltas[0]
+            .artifact
+            .clone();
+        fs_err::copy(r.path().join(&other.path), r.path().join(copy)).unwrap();
+        let target = m.release_mut(&v("1.2.0")).unwrap();
+        let d = target.platforms.get_mut(PLATFORM).unwrap();
+        d.deltas[0].artifact = deltapack_manifest::Artifact {
+            path: copy.into(),
+            ..other
+        };
+    });
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
     assert_eq!(up.path.steps[0].artifact.path, copy);
