@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    deltapack_apply::fuzzing::verify_against_fixed_base(data);
+    let _ = deltapack_apply::fuzzing::verify_against_fixed_base(data);
 });

@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    deltapack_apply::fuzzing::decode_codec(data);
+    let _ = deltapack_apply::fuzzing::decode_codec(data);
 });

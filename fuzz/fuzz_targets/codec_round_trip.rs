@@ -5,5 +5,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    deltapack_apply::fuzzing::codec_round_trip(data, deltapack_diff::fuzzing::encode);
+    let _ = deltapack_apply::fuzzing::codec_round_trip(data, deltapack_diff::fuzzing::encode);
 });

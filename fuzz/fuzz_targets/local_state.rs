@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    deltapack_client::fuzzing::local_state(data);
+    let _ = deltapack_client::fuzzing::local_state(data);
 });

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    deltapack_format::fuzzing::decode_package(data);
+    let _ = deltapack_format::fuzzing::decode_package(data);
 });

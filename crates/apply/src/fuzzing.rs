@@ -66,17 +66,26 @@ static BASE: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
 
 /// Verifies arbitrary bytes as a package, with and without the fixed base.
 /// Must never panic; an `Ok` with the base means every byte was checked.
-pub fn verify_against_fixed_base(data: &[u8]) {
+/// Returns the outcome with the base (a replayed valid seed must be `Ok`).
+pub fn verify_against_fixed_base(data: &[u8]) -> Result<(), String> {
     let base = BASE.get_or_init(|| {
         let d = tempfile::tempdir().ok()?;
         write_fixed_base(d.path()).ok()?;
         Some(d)
     });
     let applier = Applier::new();
-    if let Some(b) = base {
-        let _ = applier.verify(data, Some(b.path()), &|_| {});
+    let without = applier.verify(data, None, &|_| {});
+    let Some(b) = base else {
+        return Err("the fixed base could not be written".into());
+    };
+    let with = applier.verify(data, Some(b.path()), &|_| {});
+    if with.is_ok() && without.is_err() {
+        return Err(format!(
+            "verifies with the base but not structurally: {}",
+            without.err().map(|e| e.to_string()).unwrap_or_default()
+        ));
     }
-    let _ = applier.verify(data, None, &|_| {});
+    with.map(drop).map_err(|e| e.to_string())
 }
 
 /// Largest file a [`decode_codec`] input may declare (bounds the work of
@@ -259,11 +268,14 @@ pub fn codec_input_from_package(package: &[u8], structural: bool) -> Option<Vec<
 ///
 /// Files are rebuilt in order, as by the applier, until one fails; the
 /// file hashes are not known, so a hash mismatch does not stop the run.
-pub fn decode_codec(data: &[u8]) {
+/// Returns the first failure (a replayed valid seed must be `Ok`).
+pub fn decode_codec(data: &[u8]) -> Result<(), String> {
     let limits = Limits::default();
-    let Some(base) = codec_base() else { return };
+    let Some(base) = codec_base() else {
+        return Err("the old file could not be written".into());
+    };
     let Some(input) = CodecInput::parse(data, &limits) else {
-        return;
+        return Err("not a codec input".into());
     };
     let payload = Payload::new(
         input.payload,
@@ -277,12 +289,10 @@ pub fn decode_codec(data: &[u8]) {
         for s in &mut streams {
             s.raw_len = s.raw_len.min(CODEC_STREAM_MAX);
         }
-        let _ = crate::check_streams(&streams, &limits, payload);
-        return;
+        return no_package_hash(crate::check_streams(&streams, &limits, payload));
     }
-    let Ok(dec) = crate::decoders(&input.streams, &limits, Some(&base.data)) else {
-        return;
-    };
+    let dec =
+        crate::decoders(&input.streams, &limits, Some(&base.data)).map_err(|e| e.to_string())?;
     let mut streams = patch::Streams::new(payload, dec);
     let source = |_: u32| BaseFile::open(&base.path, base.data.len() as u64);
     for (op, size) in input.files {
@@ -294,15 +304,23 @@ pub fn decode_codec(data: &[u8]) {
             blocks: Vec::new(),
         };
         let mut sink = FileSink::new("fuzz", None, &entry, 1 << 12);
-        if patch::rebuild(op, &mut streams, &source, &mut sink, "fuzz").is_err() {
-            return;
-        }
+        patch::rebuild(op, &mut streams, &source, &mut sink, "fuzz").map_err(|e| e.to_string())?;
+        // The input carries no file hashes: a mismatch is expected.
         match sink.finish(false) {
             Ok(_) | Err(Error::HashMismatch { .. }) => {}
-            Err(_) => return,
+            Err(e) => return Err(e.to_string()),
         }
     }
-    let _ = streams.finish();
+    no_package_hash(streams.finish())
+}
+
+/// A codec input has no package around it, so no package hash: its
+/// mismatch at the end is expected; any other failure is reported.
+fn no_package_hash(r: Result<(), Error>) -> Result<(), String> {
+    match r {
+        Ok(()) | Err(Error::PackageHashMismatch) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A new file made from `old` by the edits in `script`, 4 bytes each
@@ -345,7 +363,8 @@ fn edit(old: &[u8], script: &[u8]) -> Vec<u8> {
 /// argument selects the codec and stream compression, see
 /// `deltapack_diff::fuzzing::encode`), applies the package to the old file
 /// and checks the result is the new file byte for byte. Panics if the
-/// encoder fails, the applier rejects the package, or the bytes differ.
+/// encoder fails, the applier rejects the package, or the bytes differ;
+/// returns whether the round trip ran (inputs under 4 bytes do not).
 /// The input:
 ///
 /// ```text
@@ -358,9 +377,9 @@ fn edit(old: &[u8], script: &[u8]) -> Vec<u8> {
 pub fn codec_round_trip<E: Display>(
     data: &[u8],
     encode: impl Fn(&Path, &Path, u8) -> Result<Vec<u8>, E>,
-) {
+) -> bool {
     let [variant, flags, s0, s1, rest @ ..] = data else {
-        return;
+        return false;
     };
     let rest = &rest[..rest.len().min(ROUND_TRIP_MAX)];
     let split = usize::from(u16::from_le_bytes([*s0, *s1])) % (rest.len() + 1);
@@ -370,14 +389,16 @@ pub fn codec_round_trip<E: Display>(
     } else {
         tail.to_vec()
     };
-    let Ok(dir) = tempfile::tempdir() else { return };
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
     let (old_path, new_path, out) = (
         dir.path().join("old"),
         dir.path().join("new"),
         dir.path().join("out"),
     );
     if fs_err::write(&old_path, old).is_err() || fs_err::write(&new_path, &new).is_err() {
-        return;
+        return false;
     }
     let what = format!(
         "old {} bytes, new {} bytes, variant {variant}",
@@ -406,4 +427,5 @@ pub fn codec_round_trip<E: Display>(
             got.len()
         );
     }
+    true
 }

@@ -133,25 +133,148 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let (mut mixed, mut old, mut new) = (0, 0, 0);
-    let mut phases = std::collections::BTreeMap::new();
-    for i in 0..points {
-        let root = fresh("k");
-        let mut child = client(&root, &["install"]).spawn().unwrap();
-        // A random moment in 0..150% of an uninterrupted run (runs vary
-        // with the machine's load), so the end is covered too.
+    let mut random = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let at = (rng >> 11) as f64 / (1u64 << 53) as f64;
-        std::thread::sleep(total.mul_f64(1.5 * at));
-        let _ = child.kill();
-        let _ = child.wait();
-        *phases.entry(phase(&root, &want[1])).or_insert(0) += 1;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut t = Tally::default();
+    // A random moment in 0..150% of an uninterrupted run (runs vary with
+    // the machine's load), so the end is covered too.
+    for _ in 0..points {
+        let at = 1.5 * random();
+        t.kill_at(at, total, &fresh, &client, &want);
+    }
+    // A phase the random moments missed (the switch lasts a few ms) is
+    // sought between the last moment that fell before it and the first
+    // that fell after it.
+    for want_phase in [1, 2, 3] {
+        for _ in 0..40 {
+            if t.live_in(want_phase) > 0 {
+                break;
+            }
+            let (lo, hi) = t.window(want_phase);
+            t.kill_at(lo + (hi - lo) * random(), total, &fresh, &client, &want);
+        }
+    }
+    drop(server);
+    eprintln!(
+        "{} kill points over {:.0} ms: {} landed in a running process; {} old, {} new, {} mixed; \
+         live kills by phase {:?}",
+        t.kills.len(),
+        total.as_secs_f64() * 1000.0,
+        t.kills.iter().filter(|k| k.live).count(),
+        t.old,
+        t.new,
+        t.mixed,
+        t.phases
+    );
+    assert_eq!(t.mixed, 0);
+    assert!(
+        t.old > 0 && t.new > 0,
+        "the kills must land on both sides of the switch"
+    );
+    // A fair share of the kills must hit the work itself, not the start-up
+    // or a process that had already exited.
+    let working = (1..=3).map(|p| t.live_in(p)).sum::<usize>();
+    assert!(
+        working * 4 >= t.kills.len(),
+        "only {working} of {} kills landed in the download, apply or switch: {:?}",
+        t.kills.len(),
+        t.phases
+    );
+    for (phase, name) in [(1, "download"), (2, "apply"), (3, "switch")] {
+        assert!(
+            t.live_in(phase) > 0,
+            "no kill landed in the {name} phase: {:?}",
+            t.phases
+        );
+    }
+}
+
+/// One kill and where it landed.
+struct Kill {
+    /// When, as a share of an uninterrupted run.
+    at: f64,
+    /// Whether the process was still running (killed by the signal, not
+    /// already exited).
+    live: bool,
+    /// The phase it left, 0 (start) to 5 (recorded or exited).
+    phase: u8,
+}
+
+#[derive(Default)]
+struct Tally {
+    kills: Vec<Kill>,
+    phases: std::collections::BTreeMap<&'static str, u32>,
+    old: u32,
+    new: u32,
+    mixed: u32,
+}
+
+impl Tally {
+    /// Live kills in `phase` (3 counts the swap, before and after the
+    /// rename of `current`).
+    fn live_in(&self, phase: u8) -> usize {
+        self.kills
+            .iter()
+            .filter(|k| k.live && (k.phase == phase || (phase == 3 && k.phase == 4)))
+            .count()
+    }
+
+    /// The moments between which `phase` must lie.
+    fn window(&self, phase: u8) -> (f64, f64) {
+        let before = self
+            .kills
+            .iter()
+            .filter(|k| k.phase < phase)
+            .map(|k| k.at)
+            .fold(0.0, f64::max);
+        let after = self
+            .kills
+            .iter()
+            .filter(|k| k.phase > phase.max(if phase == 3 { 4 } else { 0 }))
+            .map(|k| k.at)
+            .fold(1.5, f64::min);
+        if after > before {
+            (before, after)
+        } else {
+            (0.0, 1.5)
+        }
+    }
+
+    fn kill_at(
+        &mut self,
+        at: f64,
+        total: std::time::Duration,
+        fresh: &dyn Fn(&str) -> std::path::PathBuf,
+        client: &dyn Fn(&Path, &[&str]) -> Command,
+        want: &[String],
+    ) {
+        use std::os::unix::process::ExitStatusExt;
+        let i = self.kills.len();
+        let root = fresh("k");
+        let mut child = client(&root, &["install"]).spawn().unwrap();
+        std::thread::sleep(total.mul_f64(at));
+        let sent = child.kill();
+        let status = child.wait().unwrap();
+        // Killed by our signal, not exited on its own first.
+        let live = sent.is_ok() && status.signal() == Some(9);
+        if !live {
+            assert!(
+                status.success(),
+                "kill {i}: the update failed on its own: {status}"
+            );
+        }
+        let name = phase(&root, &want[1]);
+        *self.phases.entry(name).or_insert(0) += u32::from(live);
+        let phase = name.as_bytes()[0] - b'0';
+        self.kills.push(Kill { at, live, phase });
         match digest(&root.join("current")) {
-            Some(d) if d == want[0] => old += 1,
-            Some(d) if d == want[1] => new += 1,
-            _ => mixed += 1,
+            Some(d) if d == want[0] => self.old += 1,
+            Some(d) if d == want[1] => self.new += 1,
+            _ => self.mixed += 1,
         }
         // The next start cleans up; a retry finishes the update.
         assert!(client(&root, &["status"]).status().unwrap().success());
@@ -170,17 +293,6 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
             "kill {i}"
         );
     }
-    drop(server);
-    eprintln!(
-        "{points} kill points over {:.0} ms: {old} old, {new} new, {mixed} mixed; \
-         killed in phase {phases:?}",
-        total.as_secs_f64() * 1000.0
-    );
-    assert_eq!(mixed, 0);
-    assert!(
-        old > 0 && new > 0,
-        "the kills must land on both sides of the switch"
-    );
 }
 
 #[test]

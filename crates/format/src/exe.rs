@@ -819,9 +819,12 @@ mod tests {
     proptest::proptest! {
         /// Any layout that passes the check, any equivalences inside the
         /// files and any bytes: prediction never panics and never changes
-        /// the length, and it is a function of its inputs.
+        /// the length. (That encoder and applier predict alike is shown by
+        /// every bsdiff-exe round trip, and that the encoder's output does
+        /// not depend on threads by
+        /// `apply/tests/it/roundtrip.rs::output_is_deterministic_whatever_the_thread_count`.)
         #[test]
-        fn prediction_is_total_and_deterministic(
+        fn prediction_is_total(
             segs in proptest::collection::vec((0u64..64, 1u64..64, proptest::num::u64::ANY), 0..4),
             moves in proptest::collection::vec((0u64..1 << 20, 1u64..1 << 16, proptest::num::u64::ANY), 0..4),
             scans in proptest::collection::vec((0u64..4, 0u64..32, 1u64..64, proptest::num::u64::ANY), 0..6),
@@ -864,11 +867,8 @@ mod tests {
                 let p = Predictor::new(l, eqs);
                 let (o, n) = at;
                 let mut a = buf.clone();
-                let mut b = buf.clone();
                 p.predict(&mut a, o, n);
-                p.predict(&mut b, o, n);
                 proptest::prop_assert_eq!(a.len(), buf.len());
-                proptest::prop_assert_eq!(a, b);
             }
         }
     }

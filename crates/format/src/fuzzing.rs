@@ -4,15 +4,18 @@
 use crate::{Header, Limits, decode_prefix};
 
 /// Decodes arbitrary bytes as a package prefix. Whatever decodes must
-/// re-encode to a header that decodes to the same value.
-pub fn decode_package(data: &[u8]) {
+/// re-encode to a header that decodes to the same value. Returns whether
+/// it decoded (a replayed valid seed must).
+pub fn decode_package(data: &[u8]) -> bool {
     let limits = Limits::default();
-    if let Ok((_, header, _)) = decode_prefix(data, &limits) {
-        let again = Header::decode(&header.encode(), &limits);
-        assert_eq!(
-            again.as_ref(),
-            Ok(&header),
-            "decode -> encode -> decode changed the header"
-        );
-    }
+    let Ok((_, header, _)) = decode_prefix(data, &limits) else {
+        return false;
+    };
+    let again = Header::decode(&header.encode(), &limits);
+    assert_eq!(
+        again.as_ref(),
+        Ok(&header),
+        "decode -> encode -> decode changed the header"
+    );
+    true
 }

@@ -253,6 +253,30 @@ proptest! {
         }
         let _ = Header::decode(&raw, &Limits::default());
     }
+
+    /// Random bytes rarely pass the prologue's magic; a real package prefix
+    /// does, and its mutations reach every later check without a panic.
+    #[test]
+    fn prefix_decoder_survives_mutations_of_valid_packages(
+        s in spec(),
+        flips in proptest::collection::vec((any::<usize>(), 1u8..), 1..4),
+    ) {
+        let mut h = build(&s);
+        h.payload_len = 5;
+        let Ok(prefix) = encode_prefix(&h, &[7u8; 5]) else {
+            return Ok(());
+        };
+        if Header::decode(&h.encode(), &Limits::default()).is_ok() {
+            prop_assert!(fuzzing::decode_package(&prefix), "a valid prefix must decode");
+        }
+        let mut raw = prefix.clone();
+        for (at, x) in flips {
+            let n = raw.len();
+            raw[at % n] ^= x;
+        }
+        let _ = decode_prefix(&raw, &Limits::default());
+        fuzzing::decode_package(&raw);
+    }
 }
 
 #[test]

@@ -85,20 +85,27 @@ fn write_fuzz_seeds() {
 
 #[test]
 fn replay_corpus_and_regressions() {
-    let mut n = 0;
     for sub in ["corpus", "regressions"] {
-        let Ok(rd) = fs_err::read_dir(fuzz_dir(sub)) else {
-            continue;
-        };
+        let dir = fuzz_dir(sub);
+        let rd = fs_err::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}: the committed fuzz inputs are missing"));
+        let mut valid = 0;
         for e in rd {
             let p = e.unwrap().path();
-            if p.is_file() {
-                verify_manifest(&fs_err::read(&p).unwrap());
-                n += 1;
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !p.is_file() || name.starts_with('.') {
+                continue;
+            }
+            let ok = verify_manifest(&fs_err::read(&p).unwrap());
+            if name.starts_with("seed-") {
+                assert!(ok, "{}: a valid seed does not verify", p.display());
+                valid += 1;
             }
         }
+        if sub == "corpus" {
+            assert_eq!(valid, seeds().len(), "the seed corpus is incomplete");
+        }
     }
-    assert!(n >= 5, "the seed corpus is missing ({n} files)");
     // The seeds verify (so the fuzzer starts past the signature check).
     let keys = [fuzz_key().public()];
     for s in seeds() {

@@ -202,4 +202,26 @@ proptest! {
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = verify(&bytes, &[key(1).public()]);
     }
+
+    /// Random bytes never get past the envelope; mutations of a real
+    /// signed manifest do, and whatever still verifies is the manifest
+    /// that was signed.
+    #[test]
+    fn mutations_of_a_signed_manifest_verify_only_as_signed(
+        flips in proptest::collection::vec((any::<usize>(), 1u8..), 1..4)
+    ) {
+        let m = sample();
+        let good = sign(&m, &[key(1)]).unwrap();
+        let keys = [key(1).public()];
+        let verifier = Verifier::new(&keys).ignore_expiry();
+        prop_assert_eq!(verifier.verify(&good).unwrap().into_manifest(), m.clone());
+        let mut bad = good.clone();
+        for (at, x) in flips {
+            let n = bad.len();
+            bad[at % n] ^= x;
+        }
+        if let Ok(v) = verifier.verify(&bad) {
+            prop_assert_eq!(v.into_manifest(), m);
+        }
+    }
 }

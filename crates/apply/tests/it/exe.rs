@@ -481,3 +481,23 @@ fn hostile_layouts_are_refused() {
         "of a 10000-byte file",
     );
 }
+
+/// The executable-aware encoder (its scans, labels and predictions) gives
+/// the same bytes whatever the thread count, x86-64 and arm64 alike.
+#[test]
+fn exe_packages_do_not_depend_on_the_thread_count() {
+    for pair in ["dispatch", "dispatch-arm64"] {
+        let (old, new) = (
+            testdata_exe(&format!("{pair}-v1")),
+            testdata_exe(&format!("{pair}-v2")),
+        );
+        let one = diff_with(Differ::new().threads(1), Some(&old), &new);
+        let two = diff_with(Differ::new().threads(2), Some(&old), &new);
+        assert!(
+            matches!(op_of(&one), Op::BsdiffExe { .. }),
+            "{pair}: {:?}",
+            op_of(&one)
+        );
+        assert_eq!(one, two, "{pair}");
+    }
+}

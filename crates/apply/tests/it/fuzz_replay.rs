@@ -12,43 +12,74 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = fs_err::read_dir(dir) else {
-        return vec![];
-    };
+/// The inputs of one target under `fuzz/<sub>/<target>/`, placeholders
+/// (`.keep`) left out. The directory must exist, and a target's committed
+/// corpus must not be empty: a replay of nothing would pass.
+fn inputs(sub: &str, target: &str) -> Vec<PathBuf> {
+    let dir = fuzz_dir().join(sub).join(target);
+    let rd = fs_err::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}: the committed fuzz inputs are missing"));
     let mut v: Vec<PathBuf> = rd
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
     v.sort();
+    if sub == "corpus" {
+        assert!(!v.is_empty(), "{}: the seed corpus is empty", dir.display());
+    }
     v
+}
+
+/// Whether a corpus file is one of the valid seeds the `write_*` tests
+/// made (the rest were found by the fuzzer and may be anything).
+fn is_valid_seed(p: &Path) -> bool {
+    p.file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("seed-")
 }
 
 #[test]
 fn replay_corpus_and_regressions() {
-    let mut n = 0;
     for sub in ["corpus", "regressions"] {
-        for f in files(&fuzz_dir().join(sub).join("package_decoder")) {
-            deltapack_format::fuzzing::decode_package(&fs_err::read(&f).unwrap());
-            n += 1;
+        let mut valid = 0;
+        for f in inputs(sub, "package_decoder") {
+            let ok = deltapack_format::fuzzing::decode_package(&fs_err::read(&f).unwrap());
+            if is_valid_seed(&f) {
+                assert!(ok, "{}: a valid seed does not decode", f.display());
+                valid += 1;
+            }
         }
-        for f in files(&fuzz_dir().join(sub).join("apply_package")) {
-            deltapack_apply::fuzzing::verify_against_fixed_base(&fs_err::read(&f).unwrap());
-            n += 1;
+        for f in inputs(sub, "apply_package") {
+            let r = deltapack_apply::fuzzing::verify_against_fixed_base(&fs_err::read(&f).unwrap());
+            if is_valid_seed(&f) {
+                assert_eq!(r, Ok(()), "{}: a valid seed does not verify", f.display());
+                valid += 1;
+            }
         }
-        for f in files(&fuzz_dir().join(sub).join("codec_decoder")) {
-            deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
-            n += 1;
+        for f in inputs(sub, "codec_decoder") {
+            let r = deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
+            if is_valid_seed(&f) {
+                assert_eq!(r, Ok(()), "{}: a valid seed does not decode", f.display());
+                valid += 1;
+            }
         }
-        for f in files(&fuzz_dir().join(sub).join("codec_round_trip")) {
-            deltapack_apply::fuzzing::codec_round_trip(
+        for f in inputs(sub, "codec_round_trip") {
+            let ran = deltapack_apply::fuzzing::codec_round_trip(
                 &fs_err::read(&f).unwrap(),
                 deltapack_diff::fuzzing::encode,
             );
-            n += 1;
+            if is_valid_seed(&f) {
+                assert!(ran, "{}: a seed did not run", f.display());
+                valid += 1;
+            }
+        }
+        if sub == "corpus" {
+            // 4 + 3 package seeds, 30-odd codec seeds, 10 round-trip seeds.
+            assert!(valid >= 40, "only {valid} valid seeds replayed");
         }
     }
-    assert!(n >= 4, "the seed corpus is missing ({n} files)");
 }
 
 /// The seeds are real packages made against the fuzz target's fixed base.
@@ -178,8 +209,9 @@ fn write_codec_seeds() {
             fs_err::write(dir.join(format!("seed-{name}-v{variant}")), input).unwrap();
         }
     }
-    for f in files(&dir) {
-        deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
+    for f in inputs("corpus", "codec_decoder") {
+        let r = deltapack_apply::fuzzing::decode_codec(&fs_err::read(&f).unwrap());
+        assert_eq!(r, Ok(()), "{}", f.display());
     }
 
     // Round trips: [variant][flags][split u16 le][bytes].
@@ -201,10 +233,10 @@ fn write_codec_seeds() {
     }
     let halves = [&[2u8, 0, split[0], split[1]][..], &text, &edited(&text, 4)].concat();
     fs_err::write(dir.join("seed-halves-v2"), halves).unwrap();
-    for f in files(&dir) {
-        deltapack_apply::fuzzing::codec_round_trip(
+    for f in inputs("corpus", "codec_round_trip") {
+        assert!(deltapack_apply::fuzzing::codec_round_trip(
             &fs_err::read(&f).unwrap(),
             deltapack_diff::fuzzing::encode,
-        );
+        ));
     }
 }

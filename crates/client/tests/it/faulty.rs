@@ -59,17 +59,20 @@ fn network_faults_never_install_unverified_bytes() {
     u.download(&up, &|_| {}).unwrap();
     assert_eq!(ranges(&f), [format!("bytes={}-", size / 3)]);
 
-    // 200 to a Range request: the file restarts from zero and is right.
-    clear();
-    once(&f, Fault::DropAfter(size / 2));
-    let _ = u.download(&up, &|_| {});
+    // 200 to a Range request: the Range was asked for, ignored, and the
+    // file restarted from zero (not appended to the half on disk).
     clear();
     let part = dl.join(format!("{}.part", up.path.steps[0].artifact.blake3));
+    let kept = dl.join(format!("{}.dpk", up.path.steps[0].artifact.blake3));
     fs_err::create_dir_all(&dl).unwrap();
     let bytes = fs_err::read(r.path().join(&up.path.steps[0].artifact.path)).unwrap();
     fs_err::write(&part, &bytes[..size / 2]).unwrap();
     packages(&f, Fault::IgnoreRange);
-    u.download(&up, &|_| {}).unwrap();
+    f.clear_log();
+    let d = u.download(&up, &|_| {}).unwrap();
+    assert!(d.fallback().is_none());
+    assert_eq!(ranges(&f), [format!("bytes={}-", size / 2)]);
+    assert_eq!(fs_err::read(&kept).unwrap(), bytes);
 
     // A wrong Content-Range is an error, not a shifted file: the delta is
     // given up and the full bundle (nothing of it on disk, so no Range)

@@ -41,20 +41,24 @@ fn write_fuzz_seeds() {
 
 #[test]
 fn replay_corpus_and_regressions() {
-    let mut n = 0;
     for sub in ["corpus", "regressions"] {
-        let Ok(rd) = fs_err::read_dir(fuzz_dir(sub)) else {
-            continue;
-        };
+        let dir = fuzz_dir(sub);
+        let rd = fs_err::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}: the committed fuzz inputs are missing"));
         for e in rd {
             let p = e.unwrap().path();
-            if p.is_file() {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_file() && !name.starts_with('.') {
                 local_state(&fs_err::read(&p).unwrap());
-                n += 1;
             }
         }
     }
-    assert!(n >= 4, "the seed corpus is missing ({n} files)");
+    // Each seed is a real file of its kind and must parse as that.
+    let seed = |name: &str| local_state(&fs_err::read(fuzz_dir("corpus").join(name)).unwrap());
+    assert!(seed("state.json").state, "state.json");
+    assert!(seed("update.toml").config, "update.toml");
+    assert!(seed("history.jsonl").history >= 2, "history.jsonl");
+    assert!(seed("journal.json").journal, "journal.json");
 }
 
 proptest! {
