@@ -50,12 +50,25 @@ fn kind_name(root: RootKind) -> &'static str {
 
 /// Scans `base` and checks it against the package header.
 pub fn verify_base(header: &Header, base: &Path) -> Result<VerifiedBase, Error> {
+    verify_base_of(header, base, None)
+}
+
+/// [`verify_base`] of only the paths in `only`, when given (see
+/// [`crate::Applier::base_paths`]).
+pub(crate) fn verify_base_of(
+    header: &Header,
+    base: &Path,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<VerifiedBase, Error> {
     let Some(expected) = header.base else {
         return Err(Error::Conflict {
             what: "a full package has no base to verify".into(),
         });
     };
-    let tree = Tree::scan(base)?;
+    let tree = match only {
+        Some(paths) => Tree::scan_only(base, paths)?,
+        None => Tree::scan(base)?,
+    };
     if tree.root != header.root {
         return Err(Error::BaseKind {
             path: base.to_owned(),

@@ -91,6 +91,10 @@ pub struct Report {
     /// Whether every target byte was rebuilt and checked (false for a
     /// structural check of a delta without its base).
     pub full: bool,
+    /// Every path of the rebuilt target (empty for a structural check):
+    /// what [`Applier::base_paths`] takes when this version is the next
+    /// base.
+    pub paths: Vec<String>,
 }
 
 /// Applies and verifies packages.
@@ -99,6 +103,7 @@ pub struct Applier {
     limits: Limits,
     sync: bool,
     expected: Expected,
+    base_paths: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Default for Applier {
@@ -115,7 +120,18 @@ impl Applier {
             limits: Limits::default(),
             sync: true,
             expected: Expected::default(),
+            base_paths: None,
         }
+    }
+
+    /// The paths that make up the base (the release's own files, as a
+    /// previous apply reported them in [`Report::paths`]): anything else in
+    /// the base directory is ignored — neither checked nor carried into the
+    /// new version — so files an app or its runtime added next to its code
+    /// do not make a delta fail. The listed paths are verified as always.
+    pub fn base_paths(mut self, paths: std::collections::BTreeSet<String>) -> Self {
+        self.base_paths = Some(paths);
+        self
     }
 
     /// What the package must be (from a signed manifest): checked against
@@ -222,6 +238,7 @@ impl Applier {
             bytes,
             base_verified: vb.is_some(),
             full: true,
+            paths: target.paths(),
         })
     }
 
@@ -250,6 +267,7 @@ impl Applier {
                 bytes: 0,
                 base_verified: false,
                 full: false,
+                paths: Vec::new(),
             });
         }
         let vb = self.base_for(header, base, progress)?;
@@ -265,6 +283,7 @@ impl Applier {
             bytes,
             base_verified: vb.is_some(),
             full: true,
+            paths: target.paths(),
         })
     }
 
@@ -283,7 +302,7 @@ impl Applier {
             });
         };
         progress(Event::VerifyingBase);
-        verify_base(header, base).map(Some)
+        base::verify_base_of(header, base, self.base_paths.as_ref()).map(Some)
     }
 
     /// The ref stream's prefix: the reference files concatenated.

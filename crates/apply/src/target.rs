@@ -34,6 +34,13 @@ pub(crate) struct Target {
     pub(crate) nodes: BTreeMap<RelPath, TargetNode>,
 }
 
+impl Target {
+    /// Every path, in tree order.
+    pub(crate) fn paths(&self) -> Vec<String> {
+        self.nodes.keys().map(|p| p.as_str().to_owned()).collect()
+    }
+}
+
 fn tag(k: &NodeKind) -> u8 {
     match k {
         NodeKind::Dir { .. } => 0,

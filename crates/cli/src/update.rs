@@ -14,9 +14,22 @@ pub(crate) struct ClientOpts {
     /// Config file (default: the platform config dir, deltapack/update.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The install root (holds `current`, `versions/` and `.deltapack/`).
-    #[arg(long)]
+    /// A versions install: the root holding `current`, `versions/` and
+    /// `.deltapack/`.
+    #[arg(long, conflicts_with_all = ["executable", "bundle"])]
     install_dir: Option<PathBuf>,
+    /// An executable install: this one file is replaced in place (a CLI
+    /// that updates itself).
+    #[arg(long, value_name = "FILE", conflicts_with = "bundle")]
+    executable: Option<PathBuf>,
+    /// A bundle install: this directory at a fixed path is swapped whole
+    /// (`/opt/foo`, `Foo.app`).
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// Where the updater keeps its state (default: `<install-dir>/.deltapack`,
+    /// or for an executable or a bundle the platform's local data dir).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// The repository: https://…, http://127.0.0.1:… (loopback only), or a directory.
     #[arg(long)]
     repo: Option<String>,
@@ -42,8 +55,14 @@ impl ClientOpts {
     /// The config file with the flags applied.
     fn settings(&self) -> Result<Config> {
         let mut c = Config::load(&self.config_path()?)?;
-        if let Some(d) = &self.install_dir {
-            c.install_dir = d.clone();
+        // A location given as a flag replaces the configured one.
+        if self.install_dir.is_some() || self.executable.is_some() || self.bundle.is_some() {
+            c.install_dir = self.install_dir.clone().unwrap_or_default();
+            c.executable = self.executable.clone().unwrap_or_default();
+            c.bundle = self.bundle.clone().unwrap_or_default();
+        }
+        if let Some(d) = &self.state_dir {
+            c.state_dir = d.clone();
         }
         if let Some(r) = &self.repo {
             c.repository = r.clone();
@@ -175,8 +194,14 @@ fn builder(o: &ClientOpts) -> Result<deltapack_client::UpdaterBuilder> {
             o.config_path()?.display()
         );
     }
-    if c.install_dir.as_os_str().is_empty() {
-        bail!("set the install directory with --install-dir or `deltapack config set install_dir`");
+    if [&c.install_dir, &c.executable, &c.bundle]
+        .iter()
+        .all(|p| p.as_os_str().is_empty())
+    {
+        bail!(
+            "set the install location with --install-dir, --executable or --bundle \
+             (or `deltapack config set install_dir|executable|bundle`)"
+        );
     }
     Ok(c.builder()?)
 }
@@ -335,6 +360,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 );
                 let kept: Vec<String> = s.installed.iter().map(Version::to_string).collect();
                 out!("installed: {}", kept.join(", "));
+                out!("runs from: {}", s.runs_from.display());
                 out!("channel: {}  platform: {}", s.channel, s.platform);
                 out!("last manifest sequence: {}", s.last_sequence);
                 if let Some(p) = &s.on_probation {

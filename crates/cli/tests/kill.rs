@@ -147,16 +147,21 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
         t.kill_at(at, total, &fresh, &client, &want);
     }
     // A phase the random moments missed (the switch lasts a few ms) is
-    // sought between the last moment that fell before it and the first
-    // that fell after it.
+    // caught by watching for what it leaves on disk, then killing at once.
     for want_phase in [1, 2, 3] {
-        for _ in 0..40 {
+        for _ in 0..20 {
             if t.live_in(want_phase) > 0 {
                 break;
             }
-            let (lo, hi) = t.window(want_phase);
-            t.kill_at(lo + (hi - lo) * random(), total, &fresh, &client, &want);
+            t.kill_when(want_phase, &fresh, &client, &want);
         }
+    }
+    // And one after the switch, where a kill must leave the new version.
+    for _ in 0..20 {
+        if t.new > 0 {
+            break;
+        }
+        t.kill_when(5, &fresh, &client, &want);
     }
     drop(server);
     eprintln!(
@@ -195,7 +200,8 @@ fn kill_at_many_points_never_leaves_a_mixed_tree() {
 
 /// One kill and where it landed.
 struct Kill {
-    /// When, as a share of an uninterrupted run.
+    /// When, as a share of an uninterrupted run (NaN: when a phase showed).
+    #[allow(dead_code)]
     at: f64,
     /// Whether the process was still running (killed by the signal, not
     /// already exited).
@@ -223,25 +229,28 @@ impl Tally {
             .count()
     }
 
-    /// The moments between which `phase` must lie.
-    fn window(&self, phase: u8) -> (f64, f64) {
-        let before = self
-            .kills
-            .iter()
-            .filter(|k| k.phase < phase)
-            .map(|k| k.at)
-            .fold(0.0, f64::max);
-        let after = self
-            .kills
-            .iter()
-            .filter(|k| k.phase > phase.max(if phase == 3 { 4 } else { 0 }))
-            .map(|k| k.at)
-            .fold(1.5, f64::min);
-        if after > before {
-            (before, after)
-        } else {
-            (0.0, 1.5)
-        }
+    /// Starts an update and kills it as soon as `phase` shows on disk
+    /// (polling), or when it has exited.
+    fn kill_when(
+        &mut self,
+        phase: u8,
+        fresh: &dyn Fn(&str) -> std::path::PathBuf,
+        client: &dyn Fn(&Path, &[&str]) -> Command,
+        want: &[String],
+    ) {
+        let root = fresh("k");
+        let child = client(&root, &["install"]).spawn().unwrap();
+        let seen = |root: &Path| self::phase(root, &want[1]).as_bytes()[0] - b'0';
+        self.finish_kill(f64::NAN, child, &root, want, client, |c| {
+            let start = Instant::now();
+            while c.try_wait().unwrap().is_none() && start.elapsed().as_secs() < 30 {
+                let p = seen(&root);
+                if p == phase || (phase == 3 && p == 4) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
     }
 
     fn kill_at(
@@ -252,11 +261,27 @@ impl Tally {
         client: &dyn Fn(&Path, &[&str]) -> Command,
         want: &[String],
     ) {
+        let root = fresh("k");
+        let child = client(&root, &["install"]).spawn().unwrap();
+        self.finish_kill(at, child, &root, want, client, |_| {
+            std::thread::sleep(total.mul_f64(at));
+        });
+    }
+
+    /// Waits as `wait` says, kills, and checks what the kill left: a whole
+    /// version, cleaned up by the next start, finished by a retry.
+    fn finish_kill(
+        &mut self,
+        at: f64,
+        mut child: std::process::Child,
+        root: &Path,
+        want: &[String],
+        client: &dyn Fn(&Path, &[&str]) -> Command,
+        wait: impl FnOnce(&mut std::process::Child),
+    ) {
         use std::os::unix::process::ExitStatusExt;
         let i = self.kills.len();
-        let root = fresh("k");
-        let mut child = client(&root, &["install"]).spawn().unwrap();
-        std::thread::sleep(total.mul_f64(at));
+        wait(&mut child);
         let sent = child.kill();
         let status = child.wait().unwrap();
         // Killed by our signal, not exited on its own first.
@@ -267,7 +292,7 @@ impl Tally {
                 "kill {i}: the update failed on its own: {status}"
             );
         }
-        let name = phase(&root, &want[1]);
+        let name = phase(root, &want[1]);
         *self.phases.entry(name).or_insert(0) += u32::from(live);
         let phase = name.as_bytes()[0] - b'0';
         self.kills.push(Kill { at, live, phase });
@@ -277,14 +302,14 @@ impl Tally {
             _ => self.mixed += 1,
         }
         // The next start cleans up; a retry finishes the update.
-        assert!(client(&root, &["status"]).status().unwrap().success());
+        assert!(client(root, &["status"]).status().unwrap().success());
         for e in fs_err::read_dir(root.join("versions")).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
             assert!(!name.starts_with('.'), "debris left after recovery: {name}");
         }
         assert!(!root.join(".deltapack/journal.json").exists());
         assert!(
-            client(&root, &["install"]).status().unwrap().success(),
+            client(root, &["install"]).status().unwrap().success(),
             "retry after kill {i}"
         );
         assert_eq!(

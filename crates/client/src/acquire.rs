@@ -94,8 +94,11 @@ fn step_name(s: &Step) -> String {
     }
 }
 
+/// How a fallback note begins.
+const FALLBACK: &str = "delta failed, used the full bundle: ";
+
 fn fallback_note(reason: &str) -> String {
-    format!("delta failed, used the full bundle: {reason}")
+    format!("{FALLBACK}{reason}")
 }
 
 impl Updater {
@@ -104,7 +107,6 @@ impl Updater {
     /// downloaded instead ([`Downloaded::fallback`] says why).
     pub fn download(&self, u: &Update, progress: &dyn Fn(Event)) -> Result<Downloaded, Error> {
         let _lock = self.lock()?;
-        self.layout.create()?;
         self.check_space(u.download_bytes)?;
         let first = self.fetch_path(&u.path, progress);
         let reason = match first {
@@ -125,8 +127,13 @@ impl Updater {
         progress(Event::Fallback {
             reason: reason.clone(),
         });
-        let full = self.full_path(u)?;
-        self.check_space(full.bytes())?;
+        let full = match self
+            .full_path(u)
+            .and_then(|full| self.check_space(full.bytes()).map(|()| full))
+        {
+            Ok(f) => f,
+            Err(e) => return Err(self.give_up(u, Some(reason), e.into())),
+        };
         match self.fetch_path(&full, progress) {
             Ok((files, bytes)) => Ok(Downloaded {
                 update: u.clone(),
@@ -144,7 +151,6 @@ impl Updater {
     /// the full bundle is downloaded and used instead; the reason is kept.
     pub fn apply(&self, d: &Downloaded, progress: &dyn Fn(Event)) -> Result<Staged, Error> {
         let _lock = self.lock()?;
-        self.layout.create()?;
         let u = &d.update;
         if let Some(s) = self.reuse(u, d.bytes)? {
             return Ok(s);
@@ -176,7 +182,6 @@ impl Updater {
         progress: &dyn Fn(Event),
     ) -> Result<Staged, Error> {
         let _lock = self.lock()?;
-        self.layout.create()?;
         if let Some(s) = self.reuse(u, 0)? {
             return Ok(s);
         }
@@ -205,14 +210,26 @@ impl Updater {
                 });
             }
             Err(f) if tried.is_full() || !policy::falls_back(&f.error) => {
-                return Err(self.give_up(u, None, f));
+                // A full bundle downloaded after a delta failed: that
+                // reason is part of the story.
+                let earlier = note
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix(FALLBACK))
+                    .map(str::to_owned);
+                return Err(self.give_up(u, earlier, f));
             }
             Err(f) => f.error.full_message(),
         };
         progress(Event::Fallback {
             reason: reason.clone(),
         });
-        let full = self.full_path(u)?;
+        let full = match self.full_path(u).and_then(|full| {
+            self.check_space(full.bytes().saturating_add(u.tree_bytes))
+                .map(|()| full)
+        }) {
+            Ok(f) => f,
+            Err(e) => return Err(self.give_up(u, Some(reason), e.into())),
+        };
         match self.build_path(u, &full, progress) {
             Ok(b) => Ok(Staged {
                 update: u.clone(),
@@ -232,14 +249,14 @@ impl Updater {
             if policy::against_release(&f) {
                 let mut st = self.state()?;
                 policy::count_broken(&mut st, &u.version, detail.clone(), self.now());
-                st.save(&self.layout.root)?;
+                st.save(&self.store.root)?;
             }
             let note = match &delta_failed {
                 Some(d) => format!("delta failed: {d}; the full bundle failed too: {detail}"),
                 None => detail,
             };
             history::append(
-                &self.layout.root,
+                &self.store.root,
                 &HistoryEntry {
                     time: self.now(),
                     action: if u.from.is_some() {
@@ -263,13 +280,19 @@ impl Updater {
         f.error
     }
 
-    /// The version directory left by an earlier run, if it is exactly the
-    /// target (else it is removed).
+    /// The target as an earlier run staged it, or as it is kept from
+    /// before (a downgrade, a reinstall), if it is exactly the release:
+    /// then nothing is downloaded. A staged copy that is not is removed.
     fn reuse(&self, u: &Update, bytes: u64) -> Result<Option<Staged>, Error> {
-        if !self.layout.has(&u.version)? {
+        let current = self.current()?;
+        let at = if self.strategy.is_staged(&u.version)? {
+            self.strategy.staged(&u.version)?
+        } else if self.strategy.kept()?.contains(&u.version) {
+            self.strategy.tree(&u.version, current.as_ref())
+        } else {
             return Ok(None);
-        }
-        if self.tree_matches(&u.manifest, &u.version) {
+        };
+        if self.tree_matches(&u.manifest, &u.version, &at)? {
             return Ok(Some(Staged {
                 update: u.clone(),
                 steps: vec![format!("reuse {}", u.version)],
@@ -277,27 +300,36 @@ impl Updater {
                 note: None,
             }));
         }
-        self.layout.remove(&u.version)?;
+        if self.strategy.is_staged(&u.version)? {
+            self.strategy.unstage(&u.version)?;
+        }
         Ok(None)
     }
 
-    fn tree_matches(&self, m: &Manifest, v: &Version) -> bool {
+    /// Whether the tree at `at` is version `v` as released (its recorded
+    /// paths only, when they were recorded).
+    fn tree_matches(&self, m: &Manifest, v: &Version, at: &std::path::Path) -> Result<bool, Error> {
         let Some(b) = m.release(v).and_then(|r| r.platforms.get(&self.platform)) else {
-            return false;
+            return Ok(false);
         };
-        deltapack_tree::Tree::scan(&self.layout.version_dir(v))
-            .is_ok_and(|t| deltapack_tree::hex(&t.id().digest) == b.tree.digest)
+        let tree = match self.store.read_paths(v)? {
+            Some(paths) if self.strategy.holds_trees() => {
+                deltapack_tree::Tree::scan_only(at, &paths)
+            }
+            _ => deltapack_tree::Tree::scan(at),
+        };
+        Ok(tree.is_ok_and(|t| deltapack_tree::hex(&t.id().digest) == b.tree.digest))
     }
 
     /// Fails early, before anything is written, when the disk cannot hold
     /// `needed` more bytes (plus a 1% margin).
     fn check_space(&self, needed: u64) -> Result<(), Error> {
-        self.layout.root.ensure()?;
-        let available = fs4::available_space(self.layout.path())?;
+        let dir = self.strategy.space_dir();
+        let available = fs4::available_space(&dir)?;
         let needed = needed.saturating_add(needed / 100);
         if available < needed {
             return Err(Error::NoSpace {
-                path: self.layout.path().to_owned(),
+                path: dir,
                 needed,
                 available,
             });
@@ -311,7 +343,7 @@ impl Updater {
         path: &UpdatePath,
         progress: &dyn Fn(Event),
     ) -> Result<(Vec<PathBuf>, u64), Failed> {
-        let cache = Cache::new(&self.layout.root);
+        let cache = Cache::new(&self.store.root);
         let mut files = Vec::new();
         let mut bytes = 0;
         for s in &path.steps {
@@ -331,7 +363,7 @@ impl Updater {
         path: &UpdatePath,
         progress: &dyn Fn(Event),
     ) -> Result<Built, Failed> {
-        let cache = Cache::new(&self.layout.root);
+        let cache = Cache::new(&self.store.root);
         let mut fresh = true;
         for s in &path.steps {
             fresh &= cache.is_fresh(&s.artifact)?;
@@ -367,8 +399,9 @@ impl Updater {
     }
 
     /// Applies the steps in order, each on the previous one's output (the
-    /// first on the current version). A failure of a package whose file was
-    /// hash-checked is marked verified.
+    /// first on the current version, restricted to its release paths). A
+    /// failure of a package whose bytes are checked against the manifest's
+    /// BLAKE3 as they are read is marked verified.
     fn apply_sources(
         &self,
         m: &Manifest,
@@ -376,75 +409,145 @@ impl Updater {
         sources: Sources<'_>,
         progress: &dyn Fn(Event),
     ) -> Result<Vec<String>, Failed> {
-        self.layout
+        self.store
             .root
-            .remove_all(crate::layout::SCRATCH)
+            .remove_all(crate::store::SCRATCH)
             .map_err(Error::from)?;
-        let scratch = self.layout.scratch_dir()?;
-        self.layout.versions_dir()?;
-        let mut base = self.layout.current()?.map(|v| self.layout.version_dir(&v));
+        let scratch = self.store.scratch_dir()?;
+        let current = self.current()?;
+        let mut base = current.as_ref().map(|v| self.strategy.tree(v, Some(v)));
+        let mut base_paths = match &current {
+            Some(v) if self.strategy.holds_trees() => self.store.read_paths(v)?,
+            _ => None,
+        };
         let mut done = Vec::new();
         for (i, s) in steps.iter().enumerate() {
             progress(Event::Applying { to: s.to.clone() });
-            let out = if i + 1 == steps.len() {
-                self.layout.version_dir(&s.to)
+            let last = i + 1 == steps.len();
+            let out = if last {
+                self.strategy.staged(&s.to)?
             } else {
                 scratch.join(s.to.to_string())
             };
             let base_dir = s.from.as_ref().and(base.as_deref());
-            let applier = Applier::new().expect(self.expected(m, s));
-            // A local I/O failure (disk full, EIO) is not the package's.
+            let mut applier = Applier::new().expect(self.expected(m, s));
+            if s.from.is_some()
+                && let Some(paths) = base_paths.take()
+            {
+                applier = applier.base_paths(paths);
+            }
             let package = s.artifact.path.clone();
-            let apply_err = |source| match source {
-                deltapack_apply::Error::Io(e) => Error::from(e),
-                deltapack_apply::Error::Unexpected {
-                    field,
-                    expected,
-                    found,
-                } => Error::WrongPackage {
-                    package: package.clone(),
-                    field,
-                    expected,
-                    found,
-                },
-                source => Error::Apply {
-                    package: package.clone(),
-                    source,
-                },
-            };
-            match &sources {
+            let apply_err = |source| policy::apply_error(&package, source);
+            let report = match &sources {
                 Sources::Files(files) => {
                     let file = files.get(i).ok_or(Error::Config("a package is missing"))?;
-                    let pkg =
-                        std::io::BufReader::new(fs_err::File::open(file).map_err(Error::from)?);
-                    applier
-                        .apply(base_dir, pkg, &out, &|_| {})
-                        .map_err(apply_err)
-                        .map_err(|error| Failed {
-                            error,
-                            verified: true,
+                    let rel = file.strip_prefix(self.store.path()).unwrap_or(file);
+                    let f = self
+                        .store
+                        .root
+                        .open_read(rel)?
+                        .ok_or_else(|| Error::ArtifactHash {
+                            url: file.display().to_string(),
                         })?;
+                    let mut pkg = Checked::new(std::io::BufReader::new(f));
+                    match applier.apply(base_dir, &mut pkg, &out, &|_| {}) {
+                        Ok(r) => r,
+                        Err(source) => {
+                            // Only bytes that are the signed ones count
+                            // against the release.
+                            let verified = pkg.finish_matches(&s.artifact);
+                            return Err(Failed {
+                                error: apply_err(source),
+                                verified,
+                            });
+                        }
+                    }
                 }
                 Sources::Streamed => {
-                    let cache = Cache::new(&self.layout.root);
+                    let cache = Cache::new(&self.store.root);
                     let mut stream = cache.stream(&self.transport, &s.artifact, progress)?;
                     let report = applier
                         .apply(base_dir, &mut stream, &out, &|_| {})
                         .map_err(apply_err);
-                    if let Err(e) = report.and_then(|_| cache.finish(stream).map(drop)) {
-                        let _ = self
-                            .layout
-                            .root
-                            .remove_all(out.strip_prefix(self.layout.path()).unwrap_or(&out));
-                        return Err(e.into());
+                    match report.and_then(|r| cache.finish(stream).map(|_| r)) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = if last {
+                                self.strategy.unstage(&s.to)
+                            } else {
+                                self.store
+                                    .root
+                                    .remove_all(
+                                        std::path::Path::new(crate::store::SCRATCH)
+                                            .join(s.to.to_string()),
+                                    )
+                                    .map(drop)
+                                    .map_err(Error::from)
+                            };
+                            return Err(e.into());
+                        }
                     }
                 }
+            };
+            if last && let Some(id) = &report.target {
+                let paths = if self.strategy.holds_trees() {
+                    report.paths.clone()
+                } else {
+                    Vec::new()
+                };
+                self.store.write_tree(
+                    &s.to,
+                    &crate::store::TreeRecord {
+                        digest: deltapack_tree::hex(&id.digest),
+                        paths,
+                    },
+                )?;
             }
             done.push(step_name(s));
             base = Some(out);
         }
         // Best effort: recovery removes scratch at the next start.
-        let _ = self.layout.root.remove_all(crate::layout::SCRATCH);
+        let _ = self.store.root.remove_all(crate::store::SCRATCH);
         Ok(done)
+    }
+}
+
+/// A package read from the cache, hashed as the applier reads it.
+struct Checked<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: std::io::Read> Checked<R> {
+    fn new(inner: R) -> Checked<R> {
+        Checked {
+            inner,
+            hasher: blake3::Hasher::new(),
+            read: 0,
+        }
+    }
+
+    /// Reads what the applier left and says whether the whole file is the
+    /// artifact the manifest describes.
+    fn finish_matches(&mut self, a: &deltapack_manifest::Artifact) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match std::io::Read::read(self, &mut buf) {
+                Ok(0) => break,
+                Ok(_) if self.read <= a.size => {}
+                Ok(_) | Err(_) => return false,
+            }
+        }
+        self.read == a.size && self.hasher.finalize().to_hex().as_str() == a.blake3
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
     }
 }

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use deltapack_manifest::PublicKey;
 
-use crate::layout::Layout;
+use deltapack_manifest::Version;
+
 use crate::source::{Source, parse_repository};
+use crate::store::Store;
+use crate::strategy::{Bundle, Executable, Strategy, Versions};
 use crate::transport::{NetConfig, Transport};
 use crate::{Error, Updater};
 
@@ -19,6 +22,10 @@ pub struct UpdaterBuilder {
     channel: String,
     platform: Option<String>,
     install_dir: Option<PathBuf>,
+    executable: Option<PathBuf>,
+    bundle: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    current_version: Option<Version>,
     keep: usize,
     net: NetConfig,
     now: Option<u64>,
@@ -34,6 +41,10 @@ impl Default for UpdaterBuilder {
             channel: "stable".into(),
             platform: None,
             install_dir: None,
+            executable: None,
+            bundle: None,
+            state_dir: None,
+            current_version: None,
             keep: 2,
             net: NetConfig::default(),
             now: None,
@@ -76,9 +87,53 @@ impl UpdaterBuilder {
         self
     }
 
-    /// The install root (see the crate docs for its layout).
+    /// Install as `versions/<v>/` plus a `current` link under this root
+    /// (see the crate docs for the layout). One of `install_dir`,
+    /// [`executable`](Self::executable) and [`bundle`](Self::bundle).
     pub fn install_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.install_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep this one executable file current, replacing it in place (a CLI
+    /// that updates itself; see [`current_executable`](Self::current_executable)).
+    /// Its state lives in [`state_dir`](Self::state_dir).
+    pub fn executable(mut self, file: impl Into<PathBuf>) -> Self {
+        self.executable = Some(file.into());
+        self
+    }
+
+    /// Keep the running program's own executable current
+    /// (`std::env::current_exe()`), with [`current_version`](Self::current_version)
+    /// saying which version it is: `mytool update` in a few lines.
+    pub fn current_executable(self) -> Result<Self, Error> {
+        let exe = std::env::current_exe().map_err(Error::from)?;
+        Ok(self.executable(exe))
+    }
+
+    /// Keep this directory at a fixed path current (`/opt/foo`,
+    /// `Foo.app`), swapping it whole. Its state lives in
+    /// [`state_dir`](Self::state_dir).
+    pub fn bundle(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.bundle = Some(dir.into());
+        self
+    }
+
+    /// Where the updater keeps its state, history and downloads (default:
+    /// `<root>/.deltapack` for `install_dir`; for an executable or a
+    /// bundle, `deltapack/<name>-<hash of its path>` in the platform's
+    /// local data directory).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The version the installed app says it is (an executable built with
+    /// its version inside, a bundle put there by an installer). Used once,
+    /// when the updater meets an install it did not make: otherwise that
+    /// install is identified by its tree digest in the manifest.
+    pub fn current_version(mut self, v: Version) -> Self {
+        self.current_version = Some(v);
         self
     }
 
@@ -150,9 +205,37 @@ impl UpdaterBuilder {
         let platform = self
             .platform
             .ok_or(Error::Config("a platform is required"))?;
-        let root = self
-            .install_dir
-            .ok_or(Error::Config("an install directory is required"))?;
+        let (strategy, store) = match (self.install_dir, self.executable, self.bundle) {
+            (Some(dir), None, None) => {
+                let v = Versions::new(dir);
+                let store = self.state_dir.unwrap_or_else(|| v.store_path());
+                (Strategy::Versions(v), store)
+            }
+            (None, Some(file), None) => {
+                let store = match self.state_dir {
+                    Some(d) => d,
+                    None => default_state_dir(&file)?,
+                };
+                (Strategy::Executable(Executable::new(file, &store)?), store)
+            }
+            (None, None, Some(dir)) => {
+                let store = match self.state_dir {
+                    Some(d) => d,
+                    None => default_state_dir(&dir)?,
+                };
+                (Strategy::Bundle(Bundle::new(dir)?), store)
+            }
+            (None, None, None) => {
+                return Err(Error::Config(
+                    "an install location is required (install_dir, executable or bundle)",
+                ));
+            }
+            _ => {
+                return Err(Error::Config(
+                    "give one install location: install_dir, executable or bundle",
+                ));
+            }
+        };
         deltapack_manifest::check_name(&self.channel)
             .map_err(|_| Error::Config("invalid channel name"))?;
         let source = match (self.source, self.repository) {
@@ -168,10 +251,28 @@ impl UpdaterBuilder {
             keys: self.keys,
             channel: self.channel,
             platform,
-            layout: Layout::new(root),
+            store: Store::new(store),
+            strategy,
+            current_hint: self.current_version,
             keep: self.keep,
             now: self.now,
             health_launches: self.health_launches,
         })
     }
+}
+
+/// `<local data dir>/deltapack/<name>-<8 hex of the absolute path>`: one
+/// state directory per install location, so that two apps (or two copies)
+/// never share one.
+fn default_state_dir(location: &std::path::Path) -> Result<PathBuf, Error> {
+    let abs = std::path::absolute(location).map_err(Error::from)?;
+    let name = crate::strategy::file_name(&abs)?;
+    let hash = blake3::hash(abs.as_os_str().as_encoded_bytes()).to_hex();
+    let base = directories::BaseDirs::new().ok_or(Error::Config(
+        "no home directory for the default state directory: set state_dir",
+    ))?;
+    Ok(base
+        .data_local_dir()
+        .join("deltapack")
+        .join(format!("{name}-{}", &hash[..8])))
 }

@@ -5,6 +5,7 @@ use deltapack_manifest::{Manifest, Version};
 use serde::Serialize;
 
 use crate::plan::{self, Path as UpdatePath, Want};
+use crate::strategy::{Current, Installed};
 use crate::{Error, Event, Updater};
 
 /// An update on offer.
@@ -43,8 +44,8 @@ impl Updater {
         progress: &dyn Fn(Event),
     ) -> Result<Option<Update>, Error> {
         let m = self.manifest(progress)?;
+        let current = self.identified(&m)?;
         let st = self.state()?;
-        let current = self.layout.current()?;
         let refused = st.refused.keys().cloned().collect();
         let want = Want {
             channel: &self.channel,
@@ -82,7 +83,7 @@ impl Updater {
     /// first install), ignoring rollout, yanks and refusals.
     pub fn check_version(&self, v: &Version) -> Result<Update, Error> {
         let m = self.manifest(&|_| {})?;
-        let current = self.layout.current()?;
+        let current = self.identified(&m)?;
         self.offer(m, current, v)
     }
 
@@ -115,6 +116,63 @@ impl Updater {
             path,
             manifest: m,
         })
+    }
+
+    /// The version at the app's path. An executable or a bundle this
+    /// updater did not install (put there by the app's installer) is
+    /// identified once, by its tree digest among the manifest's releases
+    /// or else by the version the app says it is, and recorded.
+    pub(crate) fn identified(&self, m: &Manifest) -> Result<Option<Version>, Error> {
+        match self.strategy.current(&self.state()?)? {
+            Current::None => return Ok(None),
+            Current::Known(v) => return Ok(Some(v)),
+            Current::Unknown => {}
+        }
+        let _lock = self.lock()?;
+        let mut st = self.state()?;
+        if let Current::Known(v) = self.strategy.current(&st)? {
+            return Ok(Some(v));
+        }
+        let path = self.strategy.runs_from();
+        let tree = deltapack_tree::Tree::scan(&path).ok();
+        let digest = tree.as_ref().map(|t| deltapack_tree::hex(&t.id().digest));
+        let listed = m
+            .releases
+            .iter()
+            .find(|r| {
+                r.platforms
+                    .get(&self.platform)
+                    .is_some_and(|b| Some(&b.tree.digest) == digest.as_ref())
+            })
+            .map(|r| r.version.clone());
+        if let (Some(v), Some(t), Some(d)) = (&listed, &tree, &digest) {
+            // Exactly the release: its paths are the base of the next delta.
+            let paths = if self.strategy.holds_trees() {
+                t.nodes.iter().map(|n| n.path.as_str().to_owned()).collect()
+            } else {
+                Vec::new()
+            };
+            self.store.write_tree(
+                v,
+                &crate::store::TreeRecord {
+                    digest: d.clone(),
+                    paths,
+                },
+            )?;
+        }
+        let version = listed
+            .or_else(|| self.current_hint.clone())
+            .ok_or(Error::Unidentified { path: path.clone() })?;
+        let identity = self
+            .strategy
+            .identity()?
+            .ok_or(Error::Unidentified { path })?;
+        st.current = Some(Installed {
+            version: version.clone(),
+            identity,
+        });
+        st.save(&self.store.root)?;
+        Ok(Some(version))
     }
 
     /// The full bundle of `u`'s version.

@@ -6,7 +6,8 @@
 //! repository = "https://updates.example.com/myapp/"
 //! public_keys = ["ed25519:…"]
 //! platform = "linux-x86_64"
-//! install_dir = "/opt/myapp"
+//! install_dir = "/opt/myapp"          # or: executable = "…/bin/mytool", or bundle = "/opt/foo"
+//! state_dir = ""                       # default: <install_dir>/.deltapack, or the local data dir
 //! channel = "stable"
 //! check_interval_hours = 24
 //! auto_download = true
@@ -40,8 +41,14 @@ pub struct Config {
     pub public_keys: Vec<String>,
     /// Platform name in the repository.
     pub platform: String,
-    /// Install root.
+    /// Install root of a versions install.
     pub install_dir: PathBuf,
+    /// The executable of an executable install.
+    pub executable: PathBuf,
+    /// The directory of a bundle install.
+    pub bundle: PathBuf,
+    /// Where the updater keeps its state (empty: the default).
+    pub state_dir: PathBuf,
     /// Channel followed.
     pub channel: String,
     /// Hours between background checks.
@@ -76,6 +83,9 @@ impl Default for Config {
             public_keys: Vec::new(),
             platform: String::new(),
             install_dir: PathBuf::new(),
+            executable: PathBuf::new(),
+            bundle: PathBuf::new(),
+            state_dir: PathBuf::new(),
             channel: "stable".into(),
             check_interval_hours: 24,
             auto_download: true,
@@ -93,11 +103,14 @@ impl Default for Config {
 }
 
 /// The keys `get` and `set` accept.
-pub const KEYS: [&str; 16] = [
+pub const KEYS: [&str; 19] = [
     "repository",
     "public_keys",
     "platform",
     "install_dir",
+    "executable",
+    "bundle",
+    "state_dir",
     "channel",
     "check_interval_hours",
     "auto_download",
@@ -182,6 +195,9 @@ impl Config {
             "public_keys" => self.public_keys.join(","),
             "platform" => self.platform.clone(),
             "install_dir" => self.install_dir.display().to_string(),
+            "executable" => self.executable.display().to_string(),
+            "bundle" => self.bundle.display().to_string(),
+            "state_dir" => self.state_dir.display().to_string(),
             "channel" => self.channel.clone(),
             "check_interval_hours" => self.check_interval_hours.to_string(),
             "auto_download" => self.auto_download.to_string(),
@@ -241,6 +257,9 @@ impl Config {
                 self.platform = value.to_owned();
             }
             "install_dir" => self.install_dir = PathBuf::from(value),
+            "executable" => self.executable = PathBuf::from(value),
+            "bundle" => self.bundle = PathBuf::from(value),
+            "state_dir" => self.state_dir = PathBuf::from(value),
             "channel" => {
                 deltapack_manifest::check_name(value).map_err(invalid)?;
                 self.channel = value.to_owned();
@@ -279,7 +298,6 @@ impl Config {
             .repository(self.repository.clone())
             .channel(self.channel.clone())
             .platform(self.platform.clone())
-            .install_dir(self.install_dir.clone())
             .keep_versions(self.keep_versions)
             .health_launches(self.health_launches)
             .allow_hosts(self.allow_hosts.clone())
@@ -292,6 +310,19 @@ impl Config {
                 self.check_timeout_secs.max(1),
             ))
             .min_rate(self.min_rate);
+        let given = |p: &PathBuf| !p.as_os_str().is_empty();
+        if given(&self.install_dir) {
+            b = b.install_dir(self.install_dir.clone());
+        }
+        if given(&self.executable) {
+            b = b.executable(self.executable.clone());
+        }
+        if given(&self.bundle) {
+            b = b.bundle(self.bundle.clone());
+        }
+        if given(&self.state_dir) {
+            b = b.state_dir(self.state_dir.clone());
+        }
         for k in &self.public_keys {
             b = b.public_key(PublicKey::from_text(k).map_err(|e| Error::InvalidSetting {
                 key: "public_keys".into(),

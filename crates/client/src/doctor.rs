@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use crate::layout::Layout;
 use crate::state::Health;
 use crate::updater::{Updater, refused_list};
 
@@ -44,22 +43,29 @@ fn check(name: &'static str, level: Level, detail: String, advice: &str) -> Chec
     }
 }
 
-pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
+pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
     let mut out = Vec::new();
+    let store = &u.store;
     // Layout and the installed version.
-    let current = layout.current();
+    let current = u.current();
     match &current {
         Ok(Some(v)) => out.push(check(
             "install",
             Level::Ok,
-            format!("current -> versions/{v}"),
+            format!("{} runs {v}", u.strategy.runs_from().display()),
             "",
         )),
         Ok(None) => out.push(check(
             "install",
             Level::Warn,
-            format!("nothing installed in {}", layout.path().display()),
+            format!("nothing installed at {}", u.strategy.location().display()),
             "install a version: deltapack update install --to VERSION",
+        )),
+        Err(e @ crate::Error::Unidentified { .. }) => out.push(check(
+            "install",
+            Level::Warn,
+            e.full_message(),
+            "the next `deltapack update check` identifies it by its tree digest",
         )),
         Err(e) => out.push(check(
             "install",
@@ -68,7 +74,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
             "reinstall: deltapack update install --to VERSION (the full bundle is used)",
         )),
     }
-    out.push(if crate::lock::is_held(&layout.root) {
+    out.push(if crate::lock::is_held(&store.root) {
         check(
             "lock",
             Level::Warn,
@@ -78,7 +84,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
     } else {
         check("lock", Level::Ok, "free".into(), "")
     });
-    out.push(if crate::recover::pending(layout).unwrap_or(false) {
+    out.push(if crate::recover::pending(store).unwrap_or(false) {
         check(
             "journal",
             Level::Warn,
@@ -88,7 +94,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
     } else {
         check("journal", Level::Ok, "no interrupted install".into(), "")
     });
-    match fs4::available_space(layout.path()) {
+    match fs4::available_space(u.strategy.space_dir()) {
         Ok(free) if free < 64 << 20 => out.push(check(
             "disk",
             Level::Warn,
@@ -103,7 +109,7 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
             "check the install directory",
         )),
     }
-    out.push(match crate::state::health(&layout.root) {
+    out.push(match crate::state::health(&store.root) {
         Health::Good => match u.state() {
             Ok(st) => check(
                 "state",
@@ -180,8 +186,14 @@ pub(crate) fn diagnose(u: &Updater, layout: &Layout) -> Vec<Check> {
                     .release(v)
                     .and_then(|r| r.platforms.get(u.platform_name()))
                     .map(|b| b.tree.digest.clone());
-                let got = deltapack_tree::Tree::scan(&layout.version_dir(v))
-                    .map(|t| deltapack_tree::hex(&t.id().digest));
+                let at = u.strategy.tree(v, Some(v));
+                let got = match store.read_paths(v) {
+                    Ok(Some(paths)) if u.strategy.holds_trees() => {
+                        deltapack_tree::Tree::scan_only(&at, &paths)
+                    }
+                    _ => deltapack_tree::Tree::scan(&at),
+                }
+                .map(|t| deltapack_tree::hex(&t.id().digest));
                 match (want, got) {
                     (Some(w), Ok(g)) if w == g => out.push(check(
                         "integrity",

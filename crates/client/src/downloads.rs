@@ -1,4 +1,4 @@
-//! The download cache: `.deltapack/downloads/<blake3>.dpk` (complete, size
+//! The download cache: `<state>/downloads/<blake3>.dpk` (complete, size
 //! and BLAKE3 checked against the signed manifest) and `<blake3>.part` (a
 //! download under way, resumed by the next attempt).
 //!
@@ -20,7 +20,7 @@ use crate::transport::{PartSink, Stream, Transport};
 use crate::{Error, Event};
 
 /// The cache directory, relative to the install root.
-pub(crate) const DIR: &str = ".deltapack/downloads";
+pub(crate) const DIR: &str = "downloads";
 
 /// The download cache of one install.
 pub(crate) struct Cache<'a> {

@@ -153,6 +153,18 @@ pub enum Error {
     /// Nothing is installed.
     #[error("nothing is installed")]
     NothingInstalled,
+    /// The app's path holds something this updater did not install and
+    /// the repository does not list (its tree digest matches no release).
+    #[error(
+        "{} holds a version this updater did not install and the repository does not list; \
+         say which version it is (UpdaterBuilder::current_version) or install one over it \
+         (deltapack update install --to VERSION)",
+        path.display()
+    )]
+    Unidentified {
+        /// The app's path.
+        path: PathBuf,
+    },
     /// No earlier version to roll back to.
     #[error("no earlier version is kept to roll back to")]
     NoRollbackTarget,
@@ -358,6 +370,7 @@ impl Error {
                 | Error::State { .. }
                 | Error::Config(_)
                 | Error::Layout { .. }
+                | Error::Unidentified { .. }
         )
     }
 }

@@ -40,38 +40,39 @@ impl Updater {
     }
 
     fn rollback_locked(&self, action: Action, note: Option<String>) -> Result<Version, Error> {
-        let current = self.layout.current()?.ok_or(Error::NothingInstalled)?;
-        let history = history::read(&self.layout.root)?;
-        let installed = self.layout.installed()?;
+        let current = self.current()?.ok_or(Error::NothingInstalled)?;
+        let history = history::read(&self.store.root)?;
+        let kept = self.strategy.kept()?;
         let target = history
             .iter()
             .rev()
             .filter(|e| e.result == Outcome::Ok && e.to == current && !e.action.is_rollback())
             .find_map(|e| e.from.clone())
-            .filter(|v| installed.contains(v))
+            .filter(|v| kept.contains(v))
             .ok_or(Error::NoRollbackTarget)?;
-        self.layout.switch(&target)?;
+        // The refusal first, so that a kill after the switch cannot bring
+        // the version back; probation stays until the switch happened (a
+        // kill before it lets the next launch roll back again).
         let mut st = self.state()?;
         let reason = match action {
             Action::AutoRollback => RefusalReason::AutoRollback,
             _ => RefusalReason::RolledBack,
         };
         policy::refuse(&mut st, &current, reason, self.now());
+        st.save(&self.store.root)?;
+        self.switch_to(&HistoryEntry {
+            time: self.now(),
+            action,
+            from: Some(current),
+            to: target.clone(),
+            path: Vec::new(),
+            bytes: 0,
+            result: Outcome::Ok,
+            note,
+        })?;
+        let mut st = self.state()?;
         st.pending = None;
-        st.save(&self.layout.root)?;
-        history::append(
-            &self.layout.root,
-            &HistoryEntry {
-                time: self.now(),
-                action,
-                from: Some(current),
-                to: target.clone(),
-                path: Vec::new(),
-                bytes: 0,
-                result: Outcome::Ok,
-                note,
-            },
-        )?;
+        st.save(&self.store.root)?;
         Ok(target)
     }
 
@@ -80,7 +81,7 @@ impl Updater {
         let _lock = self.lock()?;
         let mut st = self.state()?;
         if st.pending.take().is_some() {
-            st.save(&self.layout.root)?;
+            st.save(&self.store.root)?;
         }
         Ok(())
     }
@@ -92,14 +93,14 @@ impl Updater {
     /// appears.
     pub fn launched(&self) -> Result<Launch, Error> {
         let _lock = self.lock()?;
-        let current = self.layout.current()?;
+        let current = self.current()?;
         let mut st = self.state()?;
         let Some(p) = st.pending.clone() else {
             return Ok(Launch::Healthy);
         };
         if current.as_ref() != Some(&p.version) {
             st.pending = None;
-            st.save(&self.layout.root)?;
+            st.save(&self.store.root)?;
             return Ok(Launch::Healthy);
         }
         if p.launches >= self.health_launches {
@@ -118,7 +119,7 @@ impl Updater {
             version: p.version,
             launches,
         });
-        st.save(&self.layout.root)?;
+        st.save(&self.store.root)?;
         Ok(Launch::OnProbation { launches })
     }
 }

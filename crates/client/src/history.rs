@@ -1,4 +1,4 @@
-//! The update history, `.deltapack/history.jsonl`: append-only JSON lines,
+//! The update history, `<state>/history.jsonl`: append-only JSON lines,
 //! each synced after it is written. A torn last line (a crash mid-append)
 //! is skipped when reading and ended before the next append, so every
 //! earlier line survives. Only the last [`MAX_READ`] bytes are read.
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-const FILE: &str = ".deltapack/history.jsonl";
+const FILE: &str = "history.jsonl";
 /// How much of the history's tail is read.
 const MAX_READ: u64 = 8 << 20;
 

@@ -1,23 +1,25 @@
 //! The switch: [`Updater::install`] makes a staged version current with one
-//! atomic rename under a journal (see [`crate::recover`]), records it, puts
-//! it on probation, and prunes versions beyond the ones kept.
+//! atomic change under a journal (see [`crate::recover`]), records it,
+//! puts it on probation, and prunes versions beyond the ones kept. A
+//! rollback goes through the same [`Updater::switch_to`].
 
 use std::collections::BTreeSet;
 
 use deltapack_manifest::Version;
 
 use crate::history::{self, Action, HistoryEntry, Outcome};
+use crate::recover::Journal;
 use crate::state::Pending;
 use crate::{Error, Event, Staged, Updater, policy};
 
 impl Updater {
-    /// Switches `current` to the staged version atomically, records it,
-    /// and prunes versions beyond the ones kept. A journal written before
-    /// the switch lets the next start finish or undo an install that was
-    /// killed half way ([`Updater::recover`]).
+    /// Switches to the staged version atomically, records it, and prunes
+    /// versions beyond the ones kept. A journal written before the switch
+    /// lets the next start finish or undo an install that was killed half
+    /// way ([`Updater::recover`]).
     pub fn install(&self, s: &Staged, progress: &dyn Fn(Event)) -> Result<(), Error> {
         let _lock = self.lock()?;
-        let from = self.layout.current()?;
+        let from = self.current()?;
         let entry = HistoryEntry {
             time: self.now(),
             action: if from.is_some() {
@@ -32,7 +34,6 @@ impl Updater {
             result: Outcome::Ok,
             note: s.note.clone(),
         };
-        crate::recover::begin(&self.layout, &entry)?;
         // Probation first: if the switch happens, the new version must prove
         // itself; if it does not, a stale probation names a version that is
         // not current and is ignored.
@@ -44,23 +45,43 @@ impl Updater {
                 launches: 0,
             });
         }
-        st.save(&self.layout.root)?;
-        self.layout.switch(&s.update.version)?;
-        history::append(&self.layout.root, &entry)?;
-        crate::recover::end(&self.layout)?;
+        st.save(&self.store.root)?;
+        self.switch_to(&entry)?;
         progress(Event::Installed {
             version: s.update.version.clone(),
         });
-        self.prune()
+        // Best effort: a version that cannot be removed now is removed at
+        // a later install; the switch has happened.
+        let _ = self.prune();
+        Ok(())
+    }
+
+    /// The journaled switch from `entry.from` to `entry.to`: the strategy's
+    /// preparations, the journal, the one atomic change, the record.
+    pub(crate) fn switch_to(&self, entry: &HistoryEntry) -> Result<(), Error> {
+        let rec = self
+            .strategy
+            .plan(&self.store, &entry.to, entry.from.as_ref())?;
+        crate::recover::begin(
+            &self.store,
+            &Journal {
+                entry: entry.clone(),
+                switch: Some(rec.clone()),
+            },
+        )?;
+        self.strategy
+            .commit(&self.store, &rec, &entry.to, entry.from.as_ref())?;
+        crate::recover::record_switch(&self.store, &self.strategy, entry)?;
+        crate::recover::end(&self.store)
     }
 
     /// Removes versions other than the current one and the `keep` most
-    /// recently switched away from.
-    fn prune(&self) -> Result<(), Error> {
-        let current = self.layout.current()?;
+    /// recently switched away from, with their recorded paths.
+    pub(crate) fn prune(&self) -> Result<(), Error> {
+        let current = self.current()?;
         let mut keep: BTreeSet<Version> = current.iter().cloned().collect();
         // The most recent versions switched away from, newest first.
-        for e in history::read(&self.layout.root)?.iter().rev() {
+        for e in history::read(&self.store.root)?.iter().rev() {
             if keep.len() > self.keep {
                 break;
             }
@@ -68,9 +89,10 @@ impl Updater {
                 keep.insert(f.clone());
             }
         }
-        for v in self.layout.installed()? {
+        for v in self.strategy.kept()? {
             if !keep.contains(&v) {
-                self.layout.remove(&v)?;
+                self.strategy.remove(&self.store, &v, current.as_ref())?;
+                self.store.remove_tree(&v)?;
             }
         }
         Ok(())

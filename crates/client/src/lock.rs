@@ -1,4 +1,4 @@
-//! One updater at a time: an OS file lock on `.deltapack/lock`, released
+//! One updater at a time: an OS file lock on `<state>/lock`, released
 //! when the process exits however it exits. The holder writes its pid into
 //! the file (best effort) for the [`Error::Busy`] message others get.
 
@@ -8,7 +8,7 @@ use deltapack_fs::Root;
 
 use crate::Error;
 
-const LOCK: &str = ".deltapack/lock";
+const LOCK: &str = "lock";
 
 /// Held while an updater changes the install; released on drop.
 pub(crate) struct Lock {
@@ -17,7 +17,7 @@ pub(crate) struct Lock {
 
 /// Takes the lock, or says who holds it.
 pub(crate) fn acquire(root: &Root) -> Result<Lock, Error> {
-    root.dir(crate::layout::META)?;
+    root.ensure()?;
     let mut file = root.open_or_create(LOCK)?;
     match file.try_lock() {
         Ok(()) => {

@@ -35,6 +35,12 @@ pub(crate) struct Failed {
     pub(crate) verified: bool,
 }
 
+impl From<deltapack_fs::Error> for Failed {
+    fn from(e: deltapack_fs::Error) -> Self {
+        Failed::from(Error::from(e))
+    }
+}
+
 impl From<Error> for Failed {
     fn from(error: Error) -> Self {
         Failed {
@@ -53,7 +59,57 @@ pub(crate) fn falls_back(e: &Error) -> bool {
 /// its bytes were the signed ones, and it does not apply or is not the
 /// release's package.
 pub(crate) fn against_release(f: &Failed) -> bool {
-    f.verified && matches!(f.error, Error::Apply { .. } | Error::WrongPackage { .. })
+    f.verified
+        && match &f.error {
+            Error::WrongPackage { .. } => true,
+            Error::Apply { source, .. } => release_fault(source),
+            _ => false,
+        }
+}
+
+/// The client's error for an applier failure of `package`: a local I/O
+/// error is this machine's; a header that is not the manifest's is
+/// `WrongPackage`; the rest is `Apply`.
+pub(crate) fn apply_error(package: &str, source: deltapack_apply::Error) -> Error {
+    match source {
+        deltapack_apply::Error::Io(e) => Error::from(e),
+        deltapack_apply::Error::Unexpected {
+            field,
+            expected,
+            found,
+        } => Error::WrongPackage {
+            package: package.to_owned(),
+            field,
+            expected,
+            found,
+        },
+        source => Error::Apply {
+            package: package.to_owned(),
+            source,
+        },
+    }
+}
+
+/// Whether an applier error of a verified full bundle is the package's
+/// doing: not this client's limits, its age (an unsupported format) or
+/// its disk (an output left there, links the file system lacks).
+fn release_fault(e: &deltapack_apply::Error) -> bool {
+    use deltapack_apply::Error as A;
+    use deltapack_format::DecodeError as D;
+    !matches!(
+        e,
+        A::Io(_)
+            | A::OutputExists { .. }
+            | A::SymlinkUnsupported { .. }
+            | A::PendingLimit { .. }
+            | A::ReferenceTooLarge { .. }
+            | A::BaseTree(_)
+            | A::Decode(
+                D::UnsupportedVersion { .. }
+                    | D::UnsupportedFlags { .. }
+                    | D::LengthExceedsLimit { .. }
+            )
+    )
 }
 
 /// Counts one attempt at a broken release; refuses it at the limit.

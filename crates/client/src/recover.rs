@@ -1,38 +1,41 @@
 //! Finishing or undoing what a killed updater left behind.
 //!
-//! Every change to an install is ordered so that the `current` symlink is
-//! the only switch and it is flipped by one rename (see [`crate::install`]).
-//! Before the flip, `install` writes `.deltapack/journal.json` naming the
-//! change (from, to, packages, bytes); after the flip and the history
-//! record, it deletes the journal. On the next start, [`recover`] looks at
-//! the journal and at `current`:
+//! Every switch (an install or a rollback) is ordered around a journal,
+//! `<state>/journal.json`: the strategy first does what can be done before
+//! the switch ([`crate::strategy::Strategy::plan`]), the journal is
+//! written with the change (from, to, packages) and the proof of the
+//! switch, the strategy makes its one atomic change, the state and history
+//! are recorded, and the journal is deleted. On the next start, [`recover`]
+//! reads the journal and asks the strategy whether the change happened
+//! (`current` names the target; the app's path holds the proof's object):
 //!
-//! - `current` is the journal's target: the flip happened, the record may
-//!   not have: append it, prune, delete the journal (finish);
-//! - otherwise the flip did not happen: record the attempt as interrupted
-//!   and delete the journal (undo; the rebuilt version directory is whole
-//!   and is reused by the next attempt).
+//! - it did: finish the strategy's tidying, record the version and the
+//!   history entry, delete the journal;
+//! - it did not: record the attempt as interrupted and delete the journal
+//!   (the staged version is whole and is reused by the next attempt).
 //!
 //! It also removes debris that is never in use once no updater runs:
-//! applier staging directories (`versions/.<v>.dpk-*`), a half-made
-//! `current` symlink (`.current-*.tmp`), the scratch directory (chain
-//! intermediates, trees being deleted) and the state file's temporaries.
+//! applier staging, half-made links and temporaries, the scratch directory
+//! (chain intermediates, trees being deleted).
 
-use std::path::Path;
-
-use deltapack_fs::Kind;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::history::{self, HistoryEntry, Outcome};
-use crate::layout::{Layout, META};
+use crate::state::State;
+use crate::store::{SCRATCH, Store};
+use crate::strategy::{Installed, Strategy, SwitchRecord};
 
-const JOURNAL: &str = ".deltapack/journal.json";
+const JOURNAL: &str = "journal.json";
 
-/// What an interrupted install was doing (the journal's content).
+/// What an interrupted switch was doing (the journal's content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Journal {
     pub(crate) entry: HistoryEntry,
+    /// How the strategy switches (absent in journals of older clients,
+    /// which only had the versions install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) switch: Option<SwitchRecord>,
 }
 
 /// What a recovery ([`crate::Updater::recover`]) did.
@@ -42,7 +45,7 @@ pub struct Recovery {
     pub finished: Option<String>,
     /// An interrupted install that had not switched and was undone.
     pub undone: Option<String>,
-    /// Debris removed (paths relative to the install root).
+    /// Debris removed (paths relative to where it was).
     pub removed: Vec<String>,
 }
 
@@ -59,76 +62,89 @@ pub(crate) fn parse_journal(bytes: &[u8]) -> Result<Journal, serde_json::Error> 
 }
 
 /// Writes the journal durably (before the switch).
-pub(crate) fn begin(l: &Layout, entry: &HistoryEntry) -> Result<(), Error> {
-    let j = Journal {
-        entry: entry.clone(),
-    };
-    let bytes = serde_json::to_vec(&j).map_err(|e| Error::State {
-        path: l.root.join(JOURNAL),
+pub(crate) fn begin(store: &Store, j: &Journal) -> Result<(), Error> {
+    let bytes = serde_json::to_vec(j).map_err(|e| Error::State {
+        path: store.root.join(JOURNAL),
         reason: e.to_string(),
     })?;
-    Ok(l.root.write_atomic(JOURNAL, &bytes)?)
+    Ok(store.root.write_atomic(JOURNAL, &bytes)?)
 }
 
 /// Deletes the journal (after the switch and the record).
-pub(crate) fn end(l: &Layout) -> Result<(), Error> {
-    l.root.remove_file(JOURNAL)?;
-    Ok(l.root.sync(META)?)
+pub(crate) fn end(store: &Store) -> Result<(), Error> {
+    store.root.remove_file(JOURNAL)?;
+    Ok(store.root.sync("")?)
 }
 
-/// Whether an install was interrupted (a journal is there).
-pub(crate) fn pending(l: &Layout) -> Result<bool, Error> {
-    Ok(l.root.kind(JOURNAL)?.is_some())
+/// Whether a switch was interrupted (a journal is there).
+pub(crate) fn pending(store: &Store) -> Result<bool, Error> {
+    Ok(store.root.kind(JOURNAL)?.is_some())
 }
 
-/// Finishes or undoes an interrupted install and removes debris. The
+/// Records that the switch to `entry.to` happened: the version at the
+/// app's path (executable and bundle installs), then the history entry.
+pub(crate) fn record_switch(
+    store: &Store,
+    strategy: &Strategy,
+    entry: &HistoryEntry,
+) -> Result<(), Error> {
+    if let Some(identity) = strategy.identity()? {
+        let mut st = State::load(&store.root)?;
+        st.current = Some(Installed {
+            version: entry.to.clone(),
+            identity,
+        });
+        st.save(&store.root)?;
+    }
+    history::append(&store.root, entry)
+}
+
+/// Finishes or undoes an interrupted switch and removes debris. The
 /// caller holds the install lock.
-pub(crate) fn recover(l: &Layout) -> Result<Recovery, Error> {
+pub(crate) fn recover(store: &Store, strategy: &Strategy) -> Result<Recovery, Error> {
     let mut r = Recovery::default();
-    if let Some(bytes) = l.root.read(JOURNAL, 1 << 20).or_else(|e| match e {
+    let journal = store.root.read(JOURNAL, 1 << 20).or_else(|e| match e {
         // Bigger than any journal written: unreadable, undo.
         deltapack_fs::Error::TooLarge { .. } => Ok(Some(Vec::new())),
         e => Err(e),
-    })? {
-        let current = l.current()?;
+    })?;
+    if let Some(bytes) = journal {
         match parse_journal(&bytes) {
-            Ok(j) if current.as_ref() == Some(&j.entry.to) => {
-                history::append(&l.root, &j.entry)?;
-                r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
-            }
             Ok(j) => {
-                let mut e = j.entry.clone();
-                e.result = Outcome::Interrupted;
-                e.note = Some("killed before the switch; the old version stayed".into());
-                history::append(&l.root, &e)?;
-                r.undone = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+                let st = State::load(&store.root)?;
+                let rec = j.switch.clone().unwrap_or(SwitchRecord {
+                    proof: None,
+                    source: None,
+                });
+                if strategy.switched(&st, &rec, &j.entry.to)? {
+                    strategy.finish(store, &rec, j.entry.from.as_ref())?;
+                    record_switch(store, strategy, &j.entry)?;
+                    r.finished = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+                } else {
+                    let mut e = j.entry.clone();
+                    e.result = Outcome::Interrupted;
+                    e.note = Some("killed before the switch; the old version stayed".into());
+                    history::append(&store.root, &e)?;
+                    r.undone = Some(format!("{} -> {}", fmt(&j.entry.from), j.entry.to));
+                }
             }
             // A torn journal was written before the switch could start.
             Err(_) => r.undone = Some("unreadable journal".into()),
         }
-        end(l)?;
+        end(store)?;
     }
-    for rel in ["versions", "", META] {
-        for (name, kind) in l.root.list(rel)? {
-            let name = name.to_string_lossy().into_owned();
-            let debris = match rel {
-                "versions" => name.starts_with('.') && name.contains(".dpk-"),
-                "" => name.starts_with(".current-") && name.ends_with(".tmp"),
-                _ => {
-                    deltapack_fs::is_temporary(&name)
-                        || name.starts_with(".state-")
-                        || name == "journal.json.tmp"
-                        || (name == "tmp" && kind != Kind::File)
-                }
-            };
-            if !debris {
-                continue;
-            }
-            let at = Path::new(rel).join(&name);
-            l.root.remove_all(&at)?;
-            r.removed.push(at.to_string_lossy().into_owned());
+    for (name, kind) in store.root.list("")? {
+        let name = name.to_string_lossy().into_owned();
+        let debris = deltapack_fs::is_temporary(&name)
+            || name.starts_with(".state-")
+            || name == "journal.json.tmp"
+            || (name == SCRATCH && kind != deltapack_fs::Kind::File);
+        if debris {
+            store.root.remove_all(&name)?;
+            r.removed.push(name);
         }
     }
+    r.removed.extend(strategy.cleanup()?);
     Ok(r)
 }
 

@@ -1,4 +1,4 @@
-//! What an install remembers between runs: `.deltapack/state.json`, kept
+//! What an install remembers between runs: `<state>/state.json`, kept
 //! twice.
 //!
 //! The state is small and replaced atomically (a fresh temporary, synced,
@@ -43,8 +43,8 @@ use crate::Error;
 
 /// Bound on a state file (it holds a handful of fields).
 const MAX_STATE: u64 = 1 << 20;
-const PRIMARY: &str = ".deltapack/state.json";
-const BACKUP: &str = ".deltapack/state.backup.json";
+const PRIMARY: &str = "state.json";
+const BACKUP: &str = "state.backup.json";
 
 /// Why a version is not offered any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +103,9 @@ pub(crate) struct State {
     /// Latest time known to have passed (Unix seconds; 0 = none yet).
     /// Never lowered; see the module docs.
     pub(crate) time_floor: u64,
+    /// The version at an executable's or a bundle's path and what the path
+    /// held then (a versions install's `current` link is its own record).
+    pub(crate) current: Option<crate::strategy::Installed>,
 }
 
 /// Attempts after which a version whose verified full bundle keeps failing
@@ -147,6 +150,7 @@ struct Raw {
     /// Older clients' attempt counts: read and dropped.
     failures: Option<serde::de::IgnoredAny>,
     time_floor: u64,
+    current: Option<crate::strategy::Installed>,
 }
 
 impl State {
@@ -196,6 +200,7 @@ impl State {
             pending: raw.pending,
             broken: raw.broken,
             time_floor: raw.time_floor,
+            current: raw.current,
         })
     }
 

@@ -19,7 +19,7 @@ impl Updater {
         progress(Event::Checking);
         let bytes = self.fetch_manifest()?;
         let _lock = self.lock()?;
-        let root = &self.layout.root;
+        let root = &self.store.root;
         let mut st = self.state()?;
         let clock = self.now();
         let now = st.trusted_now(clock);

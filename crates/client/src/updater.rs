@@ -9,9 +9,10 @@ use deltapack_manifest::{PublicKey, Version};
 use serde::Serialize;
 
 use crate::history::{self, HistoryEntry};
-use crate::layout::Layout;
 use crate::lock::{self, Lock};
 use crate::state::{Refusal, RefusalReason, Repair, State};
+use crate::store::Store;
+use crate::strategy::{Current, InstallKind, Strategy};
 use crate::transport::Transport;
 use crate::{Error, Event, Update, UpdaterBuilder};
 
@@ -22,7 +23,10 @@ pub struct Updater {
     pub(crate) keys: Vec<PublicKey>,
     pub(crate) channel: String,
     pub(crate) platform: String,
-    pub(crate) layout: Layout,
+    pub(crate) store: Store,
+    pub(crate) strategy: Strategy,
+    /// The version the app says it is (see `UpdaterBuilder::current_version`).
+    pub(crate) current_hint: Option<Version>,
     pub(crate) keep: usize,
     pub(crate) now: Option<u64>,
     pub(crate) health_launches: u32,
@@ -56,8 +60,15 @@ pub struct Probation {
 /// What `status` reports (serialisable for dashboards).
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// The install root.
+    /// The kind of install.
+    pub kind: InstallKind,
+    /// The install location: the root, the executable or the bundle.
     pub install_dir: PathBuf,
+    /// The path the app runs from (`<root>/current`, the executable, the
+    /// bundle).
+    pub runs_from: PathBuf,
+    /// Where the updater keeps its state.
+    pub state_dir: PathBuf,
     /// The running version.
     pub current: Option<Version>,
     /// Versions on disk.
@@ -103,10 +114,65 @@ impl Updater {
 
     /// Takes the lock and deals first with whatever a killed updater left.
     pub(crate) fn lock(&self) -> Result<Lock, Error> {
-        let l = lock::acquire(&self.layout.root)?;
-        self.layout.refuse_links()?;
-        crate::recover::recover(&self.layout)?;
+        self.strategy.prepare()?;
+        let l = lock::acquire(&self.store.root)?;
+        self.store.refuse_links()?;
+        self.strategy.refuse_links()?;
+        crate::recover::recover(&self.store, &self.strategy)?;
+        self.reidentify()?;
         Ok(l)
+    }
+
+    /// The version the app's path holds; an install this updater did not
+    /// make (or no longer recognises) is an error until a check identifies
+    /// it ([`Updater::check`] does).
+    pub(crate) fn current(&self) -> Result<Option<Version>, Error> {
+        let st = self.state()?;
+        match self.strategy.current(&st)? {
+            Current::None => Ok(None),
+            Current::Known(v) => Ok(Some(v)),
+            Current::Unknown => match self.same_as_recorded(&st)? {
+                Some(v) => Ok(Some(v)),
+                None => Err(Error::Unidentified {
+                    path: self.strategy.runs_from(),
+                }),
+            },
+        }
+    }
+
+    /// The recorded version, if the app's path holds it though the object
+    /// there changed (a copy, a restored backup): compared by tree digest.
+    fn same_as_recorded(&self, st: &State) -> Result<Option<Version>, Error> {
+        let Some(rec) = &st.current else {
+            return Ok(None);
+        };
+        let Some(tree) = self.store.read_tree(&rec.version)? else {
+            return Ok(None);
+        };
+        let at = self.strategy.runs_from();
+        let scanned = if tree.paths.is_empty() {
+            deltapack_tree::Tree::scan(&at)
+        } else {
+            deltapack_tree::Tree::scan_only(&at, &tree.paths.iter().cloned().collect())
+        };
+        Ok(scanned
+            .ok()
+            .filter(|t| deltapack_tree::hex(&t.id().digest) == tree.digest)
+            .map(|_| rec.version.clone()))
+    }
+
+    /// Records the app path's new identity when it holds the recorded
+    /// version under another (the caller holds the lock).
+    fn reidentify(&self) -> Result<(), Error> {
+        let mut st = self.state()?;
+        if self.strategy.current(&st)? == Current::Unknown
+            && self.same_as_recorded(&st)?.is_some()
+            && let (Some(rec), Some(identity)) = (&mut st.current, self.strategy.identity()?)
+        {
+            rec.identity = identity;
+            st.save(&self.store.root)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn now(&self) -> u64 {
@@ -114,7 +180,7 @@ impl Updater {
     }
 
     pub(crate) fn state(&self) -> Result<State, Error> {
-        State::load(&self.layout.root)
+        State::load(&self.store.root)
     }
 
     pub(crate) fn platform_name(&self) -> &str {
@@ -169,24 +235,25 @@ impl Updater {
     /// loss) and removes what it left behind. Every other call that changes
     /// the install does this first; apps may call it at start-up.
     pub fn recover(&self) -> Result<crate::Recovery, Error> {
-        let _lock = lock::acquire(&self.layout.root)?;
-        crate::recover::recover(&self.layout)
+        self.strategy.prepare()?;
+        let _lock = lock::acquire(&self.store.root)?;
+        crate::recover::recover(&self.store, &self.strategy)
     }
 
     /// Checks the install and the repository; read-only.
     pub fn diagnose(&self) -> Vec<crate::Check> {
-        crate::doctor::diagnose(self, &self.layout)
+        crate::doctor::diagnose(self)
     }
 
     /// Rebuilds an unreadable state file from what both of its copies, the
     /// history and the clock still say (`deltapack doctor --fix`). Never
     /// lowers the manifest sequence or the time floor.
     pub fn repair(&self) -> Result<Repair, Error> {
-        let _lock = lock::acquire(&self.layout.root)?;
-        let history_max = history::read(&self.layout.root)
+        let _lock = lock::acquire(&self.store.root)?;
+        let history_max = history::read(&self.store.root)
             .map(|h| h.iter().map(|e| e.time).max().unwrap_or(0))
             .unwrap_or(0);
-        crate::state::repair(&self.layout.root, self.now(), history_max)
+        crate::state::repair(&self.store.root, self.now(), history_max)
     }
 
     /// Offers a refused version again (`deltapack update allow VERSION`).
@@ -196,23 +263,30 @@ impl Updater {
         let mut st = self.state()?;
         let was = st.refused.remove(v).is_some() | st.broken.remove(v).is_some();
         if was {
-            st.save(&self.layout.root)?;
+            st.save(&self.store.root)?;
         }
         Ok(was)
     }
 
     /// The update history, oldest first.
     pub fn history(&self) -> Result<Vec<HistoryEntry>, Error> {
-        history::read(&self.layout.root)
+        history::read(&self.store.root)
     }
 
     /// The install's state.
     pub fn status(&self) -> Result<Status, Error> {
         let st = self.state()?;
+        let current = self.current()?;
+        let mut installed = self.strategy.kept()?;
+        installed.extend(current.clone());
+        installed.sort();
         Ok(Status {
-            install_dir: self.layout.path().to_owned(),
-            current: self.layout.current()?,
-            installed: self.layout.installed()?,
+            kind: self.strategy.kind(),
+            install_dir: self.strategy.location().to_owned(),
+            runs_from: self.strategy.runs_from(),
+            state_dir: self.store.path().to_owned(),
+            current,
+            installed,
             channel: self.channel.clone(),
             platform: self.platform.clone(),
             last_sequence: st.last_sequence,

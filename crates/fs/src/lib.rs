@@ -15,13 +15,18 @@
 //!
 //! It also owns the durable write ([`Root::write_atomic`]: a fresh
 //! temporary beside the file, synced, renamed over it, the directory
-//! synced) and [`sync_dir`].
+//! synced), [`sync_dir`], the atomic swap of two directories
+//! ([`Root::exchange`]: `renameat2(RENAME_EXCHANGE)` on Linux,
+//! `renamex_np(RENAME_SWAP)` on macOS, in [`swap`]), durable copies and
+//! [`Identity`] (what an object on disk is, across renames).
 //!
 //! What it does not defend against: a process that can write a directory
 //! below the root and swaps it for a link between the check and the open
 //! (the checks are by path, not by directory handle). Such a process can
 //! already change what the app runs.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+
+mod swap;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
@@ -100,6 +105,22 @@ impl Kind {
             Kind::Other
         }
     }
+}
+
+/// What an object on disk is, whatever its name: on Unix its device and
+/// inode (kept across renames, so a switch can be told to have happened
+/// from what the path now holds); elsewhere a file's BLAKE3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Device and inode numbers.
+    Inode {
+        /// The device.
+        dev: u64,
+        /// The inode.
+        ino: u64,
+    },
+    /// A file's contents.
+    Blake3(String),
 }
 
 /// A trusted directory under which nothing is followed.
@@ -517,6 +538,78 @@ impl Root {
         }
     }
 
+    /// Swaps two directories (or files) below the root in one atomic step:
+    /// afterwards `a` holds what `b` held and the other way round. Fails
+    /// with `ErrorKind::Unsupported` where the file system or OS has no such
+    /// call (the caller then uses two renames under its journal).
+    pub fn exchange(&self, a: impl AsRef<Path>, b: impl AsRef<Path>) -> Result<()> {
+        let (a, b) = (a.as_ref(), b.as_ref());
+        let pa = self.walk(a, false)?.ok_or_else(|| missing(&self.join(a)))?;
+        let pb = self.walk(b, false)?.ok_or_else(|| missing(&self.join(b)))?;
+        swap::exchange(&pa, &pb).map_err(|e| annotate(e, &pa).into())
+    }
+
+    /// What `rel` is on disk (not following it): see [`Identity`].
+    pub fn identity(&self, rel: impl AsRef<Path>) -> Result<Option<Identity>> {
+        let rel = rel.as_ref();
+        let Some(p) = self.walk(rel, false)? else {
+            return Ok(None);
+        };
+        let m = match fs_err::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let _ = &m;
+            Ok(Some(Identity::Inode {
+                dev: m.dev(),
+                ino: m.ino(),
+            }))
+        }
+        #[cfg(not(unix))]
+        {
+            if !m.is_file() {
+                return Ok(None);
+            }
+            let mut f = Self::open_at(&p, std::fs::OpenOptions::new().read(true))?;
+            let mut h = blake3::Hasher::new();
+            std::io::copy(&mut f, &mut h).map_err(|e| annotate(e, &p))?;
+            Ok(Some(Identity::Blake3(h.finalize().to_hex().to_string())))
+        }
+    }
+
+    /// Copies the regular file `from` (not followed) to `to` below the
+    /// root, durably and atomically (replacing what `to` held): written to a
+    /// temporary beside `to`, synced, renamed, the directory synced. `from` may be outside the root (it is
+    /// read, never written).
+    pub fn copy_in(&self, from: &Path, to: impl AsRef<Path>) -> Result<()> {
+        let to = to.as_ref();
+        let name = to
+            .file_name()
+            .ok_or_else(|| Error::BadPath { path: to.into() })?;
+        let tmp = to.with_file_name(temporary_name(name)?);
+        let mut src = Self::open_at(from, std::fs::OpenOptions::new().read(true))?;
+        let mode = src.metadata().map_err(|e| annotate(e, from))?.permissions();
+        let mut dst = self.create_new(&tmp)?;
+        let full_tmp = self.join(&tmp);
+        let copied = std::io::copy(&mut src, &mut dst)
+            .and_then(|_| dst.set_permissions(mode))
+            .and_then(|()| dst.sync_all())
+            .map_err(|e| annotate(e, &full_tmp));
+        drop(dst);
+        let done = copied
+            .map_err(Error::from)
+            .and_then(|()| self.rename(&tmp, to));
+        if done.is_err() {
+            let _ = fs_err::remove_file(&full_tmp);
+        }
+        done?;
+        sync_dir(self.join(to).parent().unwrap_or(&self.path))
+    }
+
     /// Syncs the directory `rel` (or the root for an empty path).
     pub fn sync(&self, rel: impl AsRef<Path>) -> Result<()> {
         let rel = rel.as_ref();
@@ -646,6 +739,32 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn exchange_swaps_two_trees_atomically_and_identities_follow() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path());
+        root.write_atomic("a/x", b"old").unwrap();
+        root.write_atomic("b/x", b"new").unwrap();
+        let (ia, ib) = (root.identity("a").unwrap(), root.identity("b").unwrap());
+        assert_ne!(ia, ib);
+        root.exchange("a", "b").unwrap();
+        assert_eq!(root.read("a/x", 9).unwrap().unwrap(), b"new");
+        assert_eq!(root.read("b/x", 9).unwrap().unwrap(), b"old");
+        assert_eq!(
+            root.identity("a").unwrap(),
+            ib,
+            "the object moved, not its bytes"
+        );
+        assert!(matches!(root.exchange("a", "none"), Err(Error::Io(_))));
+        // Copies are durable and keep the mode.
+        root.copy_in(&t.path().join("a/x"), "c/y").unwrap();
+        assert_eq!(root.read("c/y", 9).unwrap().unwrap(), b"new");
+        root.copy_in(&t.path().join("b/x"), "c/y").unwrap();
+        assert_eq!(root.read("c/y", 9).unwrap().unwrap(), b"old");
+        assert_eq!(root.list("c").unwrap().len(), 1, "no temporary left");
     }
 
     #[test]

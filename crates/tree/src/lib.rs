@@ -133,7 +133,44 @@ impl Tree {
             });
         }
         let mut listed: Vec<(RelPath, Listed)> = Vec::new();
-        walk(root, None, &mut listed)?;
+        walk(root, None, None, &mut listed)?;
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        let nodes = listed
+            .into_par_iter()
+            .map(|(path, l)| {
+                let kind = match l {
+                    Listed::Dir(mode) => NodeKind::Dir { mode },
+                    Listed::Symlink(target) => NodeKind::Symlink { target },
+                    Listed::File(mode) => {
+                        let (size, hash) = hash_file(&root.join(path.as_str()))?;
+                        NodeKind::File { mode, size, hash }
+                    }
+                };
+                Ok(TreeNode { path, kind })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Tree {
+            root_path: root.to_owned(),
+            root: RootKind::Dir,
+            nodes,
+        })
+    }
+
+    /// Scans only the paths in `keep` (as [`RelPath`] strings) under the
+    /// directory `root`: anything else there (files an app or its runtime
+    /// added, say `__pycache__/`) is neither hashed nor listed, whatever it
+    /// is. A path in `keep` that is missing is simply absent from the tree,
+    /// so the tree's identity then differs from the one recorded.
+    pub fn scan_only(
+        root: &Path,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> Result<Tree, Error> {
+        let meta = fs_err::symlink_metadata(root)?;
+        if !meta.is_dir() {
+            return Tree::scan(root);
+        }
+        let mut listed: Vec<(RelPath, Listed)> = Vec::new();
+        walk(root, None, Some(keep), &mut listed)?;
         listed.sort_by(|a, b| a.0.cmp(&b.0));
         let nodes = listed
             .into_par_iter()
@@ -213,7 +250,12 @@ enum Listed {
     Symlink(String),
 }
 
-fn walk(root: &Path, rel: Option<&RelPath>, out: &mut Vec<(RelPath, Listed)>) -> Result<(), Error> {
+fn walk(
+    root: &Path,
+    rel: Option<&RelPath>,
+    keep: Option<&std::collections::BTreeSet<String>>,
+    out: &mut Vec<(RelPath, Listed)>,
+) -> Result<(), Error> {
     let dir = match rel {
         Some(r) => root.join(r.as_str()),
         None => root.to_owned(),
@@ -222,13 +264,21 @@ fn walk(root: &Path, rel: Option<&RelPath>, out: &mut Vec<(RelPath, Listed)>) ->
         let entry = entry?;
         let fs_path = entry.path();
         let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| Error::NonUtf8Name {
-            path: fs_path.clone(),
-        })?;
+        let Some(name) = name.to_str() else {
+            if keep.is_some() {
+                continue;
+            }
+            return Err(Error::NonUtf8Name {
+                path: fs_path.clone(),
+            });
+        };
         let joined = match rel {
             Some(r) => format!("{r}/{name}"),
             None => name.to_owned(),
         };
+        if keep.is_some_and(|k| !k.contains(&joined)) {
+            continue;
+        }
         let path = RelPath::parse(&joined, 4096, 64).map_err(|reason| Error::UnsafeName {
             path: fs_path.clone(),
             reason,
@@ -237,7 +287,7 @@ fn walk(root: &Path, rel: Option<&RelPath>, out: &mut Vec<(RelPath, Listed)>) ->
         let ft = meta.file_type();
         if ft.is_dir() {
             out.push((path.clone(), Listed::Dir(mode_of(&meta))));
-            walk(root, Some(&path), out)?;
+            walk(root, Some(&path), keep, out)?;
         } else if ft.is_file() {
             out.push((path, Listed::File(mode_of(&meta))));
         } else if ft.is_symlink() {

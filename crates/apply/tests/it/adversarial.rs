@@ -1169,3 +1169,85 @@ impl std::io::Read for CountingReader<'_> {
         Ok(n)
     }
 }
+
+/// Row 12 with an app that has run: files it added beside its code (a
+/// `__pycache__/`, a log) are not the release's. Given the release's paths,
+/// the applier ignores them — not checked, not carried into the new
+/// version — and still refuses a base whose release files changed.
+#[test]
+fn files_an_app_added_are_not_part_of_the_base() {
+    let s = Scratch::new();
+    let pkg = example_package();
+    let fresh = s.path("v1");
+    let listed = {
+        let out = s.path("listed");
+        let r = Applier::new()
+            .sync(false)
+            .apply(
+                None,
+                diff_with(deltapack_diff::Differ::new(), None, &example(1)).as_slice(),
+                &out,
+                &|_| {},
+            )
+            .unwrap();
+        fs_err::rename(&out, &fresh).unwrap();
+        r.paths
+            .into_iter()
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    assert!(listed.contains("bin/sample-app"), "{listed:?}");
+    // The app ran: it wrote bytecode and a log, and a socket-like oddity.
+    fs_err::create_dir_all(fresh.join("__pycache__")).unwrap();
+    fs_err::write(fresh.join("__pycache__/app.cpython-311.pyc"), "bytecode").unwrap();
+    fs_err::write(fresh.join("share/app.log"), "a log line\n").unwrap();
+    // Without the list the base is another tree; with it, the delta applies.
+    assert!(matches!(
+        apply_fails(Some(&fresh), &pkg, &s.path("out0")),
+        Error::BaseTreeMismatch { .. }
+    ));
+    let out = s.path("out");
+    Applier::new()
+        .sync(false)
+        .base_paths(listed.clone())
+        .apply(Some(&fresh), &pkg[..], &out, &|_| {})
+        .unwrap();
+    assert_eq!(
+        snapshot(&out),
+        snapshot(&example(2)),
+        "nothing extra carried over"
+    );
+    assert!(
+        fresh.join("__pycache__/app.cpython-311.pyc").exists(),
+        "the base is untouched"
+    );
+    // A release file changed: refused as before.
+    let mut data = fs_err::read(fresh.join("share/config.json")).unwrap();
+    data.push(b' ');
+    fs_err::write(fresh.join("share/config.json"), data).unwrap();
+    let err = Applier::new()
+        .sync(false)
+        .base_paths(listed.clone())
+        .apply(Some(&fresh), &pkg[..], &s.path("out2"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BaseMismatch { .. } | Error::BaseTreeMismatch { .. }
+        ),
+        "{err:?}"
+    );
+    // A release file removed: refused too.
+    fs_err::remove_file(fresh.join("share/config.json")).unwrap();
+    let err = Applier::new()
+        .sync(false)
+        .base_paths(listed)
+        .apply(Some(&fresh), &pkg[..], &s.path("out3"), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BaseMismatch { .. } | Error::BaseTreeMismatch { .. }
+        ),
+        "{err:?}"
+    );
+}

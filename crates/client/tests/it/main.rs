@@ -10,4 +10,5 @@ mod config;
 mod faulty;
 mod fixture;
 mod local_files;
+mod strategies;
 mod update;

@@ -1,0 +1,284 @@
+//! The versions install: versions side by side and an atomically switched
+//! `current` pointer (Unix).
+//!
+//! ```text
+//! <root>/current -> versions/<version>     relative symlink, the only switch
+//! <root>/versions/<version>/               one complete tree per version
+//! <root>/.deltapack/                       the state directory (see `store.rs`)
+//! ```
+//!
+//! A version directory appears only by the applier's final rename (the tree
+//! is complete and verified before it has its name), and `current` changes
+//! only by renaming a new symlink over it, then syncing the directory: after
+//! a crash at any point, `current` names a whole old or a whole new version.
+//! The symlink is the truth about what is installed.
+//!
+//! Every path below the root is reached through [`deltapack_fs::Root`], so
+//! a link planted in place of `versions/`, `.deltapack/` or any file the
+//! client writes is an error naming it. A version directory that is a link
+//! is not a version.
+//!
+//! Windows (not implemented yet): the same versioned directories, with a
+//! small launcher that reads a `current` file replaced by `MoveFileEx`
+//! (`MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH`), and old versions
+//! renamed rather than deleted while their files are in use.
+
+use std::path::{Path, PathBuf};
+
+use deltapack_fs::{Kind, Root};
+use deltapack_manifest::Version;
+
+use super::{Current, IdentityRecord, SwitchRecord};
+use crate::Error;
+use crate::state::State;
+use crate::store::{SCRATCH, Store};
+
+/// The state directory's name under the root.
+pub(crate) const META: &str = ".deltapack";
+const VERSIONS: &str = "versions";
+const CURRENT: &str = "current";
+
+/// A versions install.
+#[derive(Debug, Clone)]
+pub(crate) struct Versions {
+    pub(crate) root: Root,
+}
+
+fn version_rel(v: &Version) -> PathBuf {
+    Path::new(VERSIONS).join(v.to_string())
+}
+
+impl Versions {
+    pub(crate) fn new(root: PathBuf) -> Versions {
+        Versions {
+            root: Root::new(root),
+        }
+    }
+
+    /// The state directory inside the root.
+    pub(crate) fn store_path(&self) -> PathBuf {
+        self.root.join(META)
+    }
+
+    pub(crate) fn location(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub(crate) fn runs_from(&self) -> PathBuf {
+        self.root.join(CURRENT)
+    }
+
+    pub(crate) fn prepare(&self) -> Result<(), Error> {
+        self.root.ensure()?;
+        // The state directory is reached through the root: it may not be
+        // a link either.
+        self.root.dir(META)?;
+        Ok(())
+    }
+
+    pub(crate) fn refuse_links(&self) -> Result<(), Error> {
+        for rel in [META, VERSIONS] {
+            if self.root.kind(rel)? == Some(Kind::Link) {
+                return Err(deltapack_fs::Error::Link {
+                    path: self.root.join(rel),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether version `v`'s directory is a real directory.
+    fn has(&self, v: &Version) -> Result<bool, Error> {
+        Ok(self.root.kind(version_rel(v))? == Some(Kind::Dir))
+    }
+
+    pub(crate) fn current(&self, _st: &State) -> Result<Current, Error> {
+        let target = match self.root.read_link(CURRENT) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(Current::None),
+            Err(deltapack_fs::Error::NotAFile { path }) => {
+                return Err(Error::Layout {
+                    reason: format!("{} is not a symbolic link", path.display()),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let name = target
+            .strip_prefix(VERSIONS)
+            .ok()
+            .and_then(|p| p.to_str())
+            .and_then(|s| Version::parse(s).ok())
+            .ok_or_else(|| Error::Layout {
+                reason: format!("current points at {}", target.display()),
+            })?;
+        if !self.has(&name)? {
+            return Err(Error::Layout {
+                reason: format!("current points at missing version {name}"),
+            });
+        }
+        Ok(Current::Known(name))
+    }
+
+    /// Versions present on disk (real directories named by a version),
+    /// oldest first.
+    fn installed(&self) -> Result<Vec<Version>, Error> {
+        let mut v: Vec<Version> = self
+            .root
+            .list(VERSIONS)?
+            .into_iter()
+            .filter(|(_, k)| *k == Kind::Dir)
+            .filter_map(|(n, _)| n.to_str().and_then(|s| Version::parse(s).ok()))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    pub(crate) fn kept(&self) -> Result<Vec<Version>, Error> {
+        let current = match self.current(&State::default())? {
+            Current::Known(v) => Some(v),
+            _ => None,
+        };
+        Ok(self
+            .installed()?
+            .into_iter()
+            .filter(|v| Some(v) != current.as_ref())
+            .collect())
+    }
+
+    pub(crate) fn tree(&self, v: &Version, _current: Option<&Version>) -> PathBuf {
+        self.root.join(version_rel(v))
+    }
+
+    pub(crate) fn staged(&self, v: &Version) -> Result<PathBuf, Error> {
+        self.root.dir(VERSIONS)?;
+        Ok(self.root.join(version_rel(v)))
+    }
+
+    pub(crate) fn is_staged(&self, v: &Version) -> Result<bool, Error> {
+        self.has(v)
+    }
+
+    pub(crate) fn unstage(&self, v: &Version) -> Result<(), Error> {
+        self.remove_dir(v)
+    }
+
+    pub(crate) fn plan(
+        &self,
+        _store: &Store,
+        to: &Version,
+        _from: Option<&Version>,
+    ) -> Result<SwitchRecord, Error> {
+        if !self.has(to)? {
+            return Err(Error::Layout {
+                reason: format!("version {to} is not installed"),
+            });
+        }
+        Ok(SwitchRecord {
+            proof: None,
+            source: Some(version_rel(to).to_string_lossy().into_owned()),
+        })
+    }
+
+    /// Points `current` at `to` atomically and durably.
+    pub(crate) fn commit(
+        &self,
+        _store: &Store,
+        _rec: &SwitchRecord,
+        to: &Version,
+        _from: Option<&Version>,
+    ) -> Result<(), Error> {
+        let tmp = format!(".current-{to}.tmp");
+        self.root.remove_file(&tmp)?;
+        self.symlink(&version_rel(to), &tmp)?;
+        self.root.rename(&tmp, CURRENT)?;
+        self.root.sync("")?;
+        Ok(())
+    }
+
+    pub(crate) fn switched(
+        &self,
+        st: &State,
+        _rec: &SwitchRecord,
+        to: &Version,
+    ) -> Result<bool, Error> {
+        Ok(self.current(st)? == Current::Known(to.clone()))
+    }
+
+    pub(crate) fn finish(
+        &self,
+        _store: &Store,
+        _rec: &SwitchRecord,
+        _from: Option<&Version>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    pub(crate) fn identity(&self) -> Result<Option<IdentityRecord>, Error> {
+        Ok(None)
+    }
+
+    #[cfg(unix)]
+    fn symlink(&self, target: &Path, rel: &str) -> Result<(), Error> {
+        Ok(self.root.symlink(target, rel)?)
+    }
+
+    #[cfg(not(unix))]
+    fn symlink(&self, _target: &Path, _rel: &str) -> Result<(), Error> {
+        Err(Error::Layout {
+            reason: "the current-version switch needs symlinks (Windows support is planned)".into(),
+        })
+    }
+
+    pub(crate) fn remove(
+        &self,
+        _store: &Store,
+        v: &Version,
+        current: Option<&Version>,
+    ) -> Result<(), Error> {
+        if current == Some(v) {
+            return Ok(());
+        }
+        self.remove_dir(v)
+    }
+
+    /// Renames a version directory away, then deletes it, so a crash never
+    /// leaves a half-deleted tree under a version's name.
+    fn remove_dir(&self, v: &Version) -> Result<(), Error> {
+        if !self.has(v)? {
+            return Ok(());
+        }
+        self.root.dir(Path::new(META).join(SCRATCH))?;
+        let trash = Path::new(META).join(SCRATCH).join(format!("trash-{v}"));
+        self.root.remove_all(&trash)?;
+        self.root.rename(version_rel(v), &trash)?;
+        self.root.sync(VERSIONS)?;
+        self.root.remove_all(&trash)?;
+        Ok(())
+    }
+
+    /// Applier staging (`versions/.<v>.dpk-*`) and half-made `current`
+    /// links (`.current-*.tmp`).
+    pub(crate) fn cleanup(&self) -> Result<Vec<String>, Error> {
+        let mut removed = Vec::new();
+        for (rel, debris) in [
+            (
+                VERSIONS,
+                (|n: &str| n.starts_with('.') && n.contains(".dpk-")) as fn(&str) -> bool,
+            ),
+            ("", |n: &str| {
+                n.starts_with(".current-") && n.ends_with(".tmp")
+            }),
+        ] {
+            for (name, _) in self.root.list(rel)? {
+                let name = name.to_string_lossy().into_owned();
+                if debris(&name) {
+                    let at = Path::new(rel).join(&name);
+                    self.root.remove_all(&at)?;
+                    removed.push(at.to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
