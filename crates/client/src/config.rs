@@ -149,8 +149,12 @@ impl Config {
             path: path.to_owned(),
             reason,
         };
-        let text = match fs_err::read(path) {
-            Ok(t) => t,
+        let text = match fs_err::File::open(path) {
+            Ok(f) => {
+                let mut t = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CONFIG + 1), &mut t)?;
+                t
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(e.into()),
         };

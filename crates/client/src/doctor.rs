@@ -124,10 +124,10 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
                 "deltapack doctor --fix",
             ),
         },
-        Health::UsingBackup(why) => check(
+        Health::Damaged(why) => check(
             "state",
             Level::Warn,
-            format!("{why}; its backup copy is used"),
+            format!("{why}; the other copy (backup) is used"),
             "deltapack doctor --fix rewrites both copies (the next update does too)",
         ),
         Health::Broken(why) => check(

@@ -32,7 +32,8 @@ pub(crate) fn acquire(root: &Root) -> Result<Lock, Error> {
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut s = String::new();
-            let pid = file
+            let pid = (&mut file)
+                .take(32)
                 .read_to_string(&mut s)
                 .ok()
                 .and_then(|_| s.trim().parse().ok());

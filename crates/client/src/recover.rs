@@ -82,7 +82,8 @@ pub(crate) fn pending(store: &Store) -> Result<bool, Error> {
 }
 
 /// Records that the switch to `entry.to` happened: the version at the
-/// app's path (executable and bundle installs), then the history entry.
+/// app's path (executable and bundle installs), then the history entry
+/// (once: a kill after it was appended does not append it again).
 pub(crate) fn record_switch(
     store: &Store,
     strategy: &Strategy,
@@ -95,6 +96,9 @@ pub(crate) fn record_switch(
             identity,
         });
         st.save(&store.root)?;
+    }
+    if history::read(&store.root)?.last() == Some(entry) {
+        return Ok(());
     }
     history::append(&store.root, entry)
 }

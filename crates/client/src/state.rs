@@ -205,41 +205,49 @@ impl State {
     }
 
     /// Reads the state: `state.json`, or its backup when it is missing or
-    /// unreadable (raising the anti-rollback numbers to whatever the bad
-    /// copy still yields), or a new state when neither exists.
+    /// unreadable, or a new state when neither exists. The anti-rollback
+    /// numbers are the highest either copy still yields (a restored older
+    /// `state.json` cannot lower them); when a copy is there but neither
+    /// reads, it is an error, never a fresh state.
     pub(crate) fn load(root: &Root) -> Result<State, Error> {
-        let primary = root.read(PRIMARY, MAX_STATE);
-        let primary = match primary {
-            Ok(Some(b)) => match State::parse(&b) {
-                Ok(st) => return Ok(st),
-                Err(why) => Some((b, why)),
-            },
-            Ok(None) => None,
-            Err(deltapack_fs::Error::TooLarge { .. }) => {
-                Some((Vec::new(), format!("over {MAX_STATE} bytes")))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let backup = match root.read(BACKUP, MAX_STATE) {
-            Ok(Some(b)) => State::parse(&b).ok(),
-            Ok(None) | Err(deltapack_fs::Error::TooLarge { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        match (primary, backup) {
-            (None, None) => State::fresh(),
-            (bad, Some(mut st)) => {
-                if let Some((bytes, _)) = bad {
-                    st.raise_to(&Salvage::from_bytes(&bytes));
+        let read = |rel: &str| -> Result<Option<Copy>, Error> {
+            match root.read(rel, MAX_STATE) {
+                Ok(Some(b)) => {
+                    let parsed = State::parse(&b);
+                    Ok(Some((b, parsed)))
                 }
-                Ok(st)
+                Ok(None) => Ok(None),
+                Err(deltapack_fs::Error::TooLarge { .. }) => {
+                    Ok(Some((Vec::new(), Err(format!("over {MAX_STATE} bytes")))))
+                }
+                Err(e) => Err(e.into()),
             }
-            (Some((_, why)), None) => Err(Error::State {
-                path: root.join(PRIMARY),
-                reason: format!(
-                    "{why} (and no readable backup copy); run `deltapack doctor --fix` to rebuild it"
-                ),
-            }),
-        }
+        };
+        let (primary, backup) = (read(PRIMARY)?, read(BACKUP)?);
+        let salvage = |c: &Option<Copy>| match c {
+            Some((_, Ok(st))) => Salvage {
+                last_sequence: st.last_sequence,
+                time_floor: st.time_floor,
+                install_id: Some(st.install_id.clone()),
+            },
+            Some((bytes, Err(_))) => Salvage::from_bytes(bytes),
+            None => Salvage::default(),
+        };
+        let mut st = match (&primary, &backup) {
+            (None, None) => return State::fresh(),
+            (Some((_, Ok(st))), _) | (_, Some((_, Ok(st)))) => st.clone(),
+            (Some((_, Err(why))), _) | (None, Some((_, Err(why)))) => {
+                return Err(Error::State {
+                    path: root.join(PRIMARY),
+                    reason: format!(
+                        "{why} (and no readable copy beside it); run `deltapack doctor --fix` to rebuild it"
+                    ),
+                });
+            }
+        };
+        st.raise_to(&salvage(&primary));
+        st.raise_to(&salvage(&backup));
+        Ok(st)
     }
 
     /// Replaces both copies atomically (the caller holds the lock).
@@ -264,6 +272,9 @@ impl State {
         }
     }
 }
+
+/// One copy of the state file: its bytes, and what they parse to.
+type Copy = (Vec<u8>, Result<State, String>);
 
 /// Numbers read leniently out of a state file that does not parse.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -313,8 +324,8 @@ fn value_after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
 pub(crate) enum Health {
     /// `state.json` reads (or neither copy exists yet).
     Good,
-    /// `state.json` is missing or unreadable; the backup is used.
-    UsingBackup(String),
+    /// One copy is missing or unreadable; the other is used.
+    Damaged(String),
     /// Neither copy reads.
     Broken(String),
 }
@@ -327,9 +338,10 @@ pub(crate) fn health(root: &Root) -> Health {
         Err(e) => Some(Err(e.to_string())),
     };
     match (read(PRIMARY), read(BACKUP)) {
-        (Some(Ok(())), _) | (None, None) => Health::Good,
-        (None, Some(Ok(()))) => Health::UsingBackup("state.json is missing".into()),
-        (Some(Err(why)), Some(Ok(()))) => Health::UsingBackup(format!("state.json: {why}")),
+        (Some(Ok(())), Some(Ok(())) | None) | (None, None) => Health::Good,
+        (Some(Ok(())), Some(Err(why))) => Health::Damaged(format!("state.backup.json: {why}")),
+        (None, Some(Ok(()))) => Health::Damaged("state.json is missing".into()),
+        (Some(Err(why)), Some(Ok(()))) => Health::Damaged(format!("state.json: {why}")),
         (Some(Err(why)), _) | (None, Some(Err(why))) => Health::Broken(why),
     }
 }
@@ -358,7 +370,7 @@ pub(crate) fn repair(root: &Root, clock: u64, history_max: u64) -> Result<Repair
                 time_floor: st.time_floor,
             });
         }
-        Health::UsingBackup(_) => State::load(root)?,
+        Health::Damaged(_) => State::load(root)?,
         Health::Broken(_) => State::fresh()?,
     };
     for rel in [PRIMARY, BACKUP] {
@@ -426,7 +438,29 @@ mod tests {
         let got = State::load(&root).unwrap();
         assert_eq!((got.last_sequence, got.time_floor), (9, 2_000));
         assert_eq!(got.install_id, st.install_id);
-        assert!(matches!(health(&root), Health::UsingBackup(_)));
+        assert!(matches!(health(&root), Health::Damaged(_)));
+        // Neither copy reads (one missing, one garbage): an error, never a
+        // fresh state that would accept older manifests.
+        fs_err::remove_file(t.path().join(PRIMARY)).unwrap();
+        fs_err::write(t.path().join(BACKUP), b"garbage").unwrap();
+        assert!(matches!(State::load(&root), Err(Error::State { .. })));
+        // A restored older state.json cannot lower the numbers the other
+        // copy holds.
+        let mut older = st.clone();
+        older.last_sequence = 2;
+        older.time_floor = 10;
+        older.save(&root).unwrap();
+        let mut newer = st.clone();
+        newer.last_sequence = 9;
+        newer.time_floor = 2_000;
+        fs_err::write(t.path().join(BACKUP), serde_json::to_vec(&newer).unwrap()).unwrap();
+        let got = State::load(&root).unwrap();
+        assert_eq!((got.last_sequence, got.time_floor), (9, 2_000));
+        fs_err::write(
+            t.path().join(PRIMARY),
+            br#"{"install_id": 5, "last_sequence": 9, "time_floor": 2000, "bogus": true}"#,
+        )
+        .unwrap();
         // Both gone bad: a typed error until repaired.
         fs_err::write(t.path().join(BACKUP), b"garbage").unwrap();
         assert!(matches!(State::load(&root), Err(Error::State { .. })));

@@ -105,6 +105,20 @@ enum Failure {
 }
 
 impl Failure {
+    /// What went wrong, for a message (a stream's I/O error).
+    fn describe(&self, size: u64) -> String {
+        match self {
+            Failure::TooLarge => format!("more than the {size} bytes declared"),
+            Failure::Stalled { bytes, secs } => Transfer::Stalled {
+                bytes: *bytes,
+                secs: *secs,
+            }
+            .to_string(),
+            Failure::Deadline => "the time allowed ran out".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
     fn transient(&self) -> bool {
         match self {
             Failure::Source(e) => e.kind().is_transient(),
@@ -160,6 +174,15 @@ impl Failure {
             Failure::Local(e) => e,
         }
     }
+}
+
+/// The longest any budget runs.
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
+/// `now + d`, saturating at a year from now.
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d.min(YEAR)).unwrap_or(now)
 }
 
 /// Statuses worth another try.
@@ -223,7 +246,10 @@ fn pump(
     loop {
         let n = match body.read(&mut buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                meter.check(got)?;
+                continue;
+            }
             Err(e) => {
                 // A read cut off by the deadline is the deadline's doing.
                 meter.check(got)?;
@@ -334,7 +360,7 @@ impl Transport {
     /// bytes, within the check timeout.
     pub(crate) fn fetch(&self, path: &str, max: u64) -> Result<Vec<u8>, Error> {
         let budget = self.net.check_timeout;
-        let deadline = Instant::now() + budget;
+        let deadline = after(budget);
         self.retrying(path, max, deadline, budget, || {
             let resp = self
                 .source
@@ -363,7 +389,7 @@ impl Transport {
         on_bytes: &dyn Fn(u64),
     ) -> Result<Fetched, Error> {
         let budget = self.download_budget(size);
-        let deadline = Instant::now() + budget;
+        let deadline = after(budget);
         let mut fetched = 0u64;
         let mut resumed = part.len() > 0 && part.len() <= size;
         let result = self.retrying(path, size, deadline, budget, || {
@@ -375,8 +401,11 @@ impl Transport {
             if have == size {
                 return Ok(());
             }
-            let attempt_deadline =
-                deadline.min(Instant::now() + self.net.read_timeout + self.rate_time(size - have));
+            let attempt_deadline = deadline.min(after(
+                self.net
+                    .read_timeout
+                    .saturating_add(self.rate_time(size - have)),
+            ));
             let resp = self
                 .source
                 .get(&self.request(path, have, attempt_deadline))
@@ -445,8 +474,12 @@ impl Transport {
     /// body as a reader that keeps every rule, for the applier to consume
     /// while it arrives.
     pub(crate) fn stream(&self, path: &str, size: u64) -> Result<Stream, Error> {
-        let budget = self.net.read_timeout + self.net.connect_timeout + self.rate_time(size);
-        let deadline = Instant::now() + budget;
+        let budget = self
+            .net
+            .read_timeout
+            .saturating_add(self.net.connect_timeout)
+            .saturating_add(self.rate_time(size));
+        let deadline = after(budget);
         let fail = |f: Failure| f.into_error(self, path, size, 1, budget.as_secs());
         let resp = self
             .source
@@ -475,7 +508,8 @@ pub(crate) struct Stream {
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let broken = |f: Failure| std::io::Error::other(format!("{f:?}"));
+        let size = self.limit;
+        let broken = move |f: Failure| std::io::Error::other(f.describe(size));
         let n = match self.body.read(buf) {
             Ok(n) => n,
             Err(e) => {

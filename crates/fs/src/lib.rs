@@ -57,6 +57,18 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A file the client would write into has other hard links: writing
+    /// would change those too (a link planted to another file).
+    #[error(
+        "{} has {links} hard links: deltapack never writes into a file linked elsewhere (remove it)",
+        path.display()
+    )]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
     /// A file is larger than its reader allows.
     #[error("{} is larger than {limit} bytes", path.display())]
     TooLarge {
@@ -155,12 +167,14 @@ fn not_found(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound
 }
 
-/// Options that never follow a link at the last component.
+/// Options that never follow a link at the last component (and never
+/// block on a FIFO planted where a file should be: it is refused after the
+/// open as not a regular file).
 fn no_follow(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW);
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     #[cfg(windows)]
     {
@@ -328,8 +342,24 @@ impl Root {
     }
 
     /// Opens `p` with `o` (no-follow added) and checks that it is a regular
-    /// file.
-    fn open_at(p: &Path, o: &mut std::fs::OpenOptions) -> Result<std::fs::File> {
+    /// file; one opened for writing must have no other hard link.
+    fn open_at(p: &Path, o: &mut std::fs::OpenOptions, writing: bool) -> Result<std::fs::File> {
+        let f = Self::open_file(p, o)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = f.metadata().map_err(|e| annotate(e, p))?;
+            if writing && m.nlink() > 1 {
+                return Err(Error::HardLinked {
+                    path: p.to_owned(),
+                    links: m.nlink(),
+                });
+            }
+        }
+        Ok(f)
+    }
+
+    fn open_file(p: &Path, o: &mut std::fs::OpenOptions) -> Result<std::fs::File> {
         // std's own open: the raw OS error must survive to tell ELOOP (a
         // link) from the rest; `annotate` names the path instead.
         #[allow(clippy::disallowed_methods)]
@@ -355,30 +385,39 @@ impl Root {
         if fs_err::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::Link { path: p });
         }
-        Self::open_at(&p, std::fs::OpenOptions::new().write(true).create_new(true))
+        Self::open_at(
+            &p,
+            std::fs::OpenOptions::new().write(true).create_new(true),
+            true,
+        )
     }
 
     /// Opens an existing regular file for reading and writing (`None` if it
     /// is missing).
     pub fn open_rw(&self, rel: impl AsRef<Path>) -> Result<Option<std::fs::File>> {
-        self.open_existing(rel, std::fs::OpenOptions::new().read(true).write(true))
+        self.open_existing(
+            rel,
+            std::fs::OpenOptions::new().read(true).write(true),
+            true,
+        )
     }
 
     /// Opens an existing regular file for reading (`None` if it is
     /// missing).
     pub fn open_read(&self, rel: impl AsRef<Path>) -> Result<Option<std::fs::File>> {
-        self.open_existing(rel, std::fs::OpenOptions::new().read(true))
+        self.open_existing(rel, std::fs::OpenOptions::new().read(true), false)
     }
 
     fn open_existing(
         &self,
         rel: impl AsRef<Path>,
         o: &mut std::fs::OpenOptions,
+        writing: bool,
     ) -> Result<Option<std::fs::File>> {
         let Some(p) = self.walk(rel.as_ref(), false)? else {
             return Ok(None);
         };
-        match Self::open_at(&p, o) {
+        match Self::open_at(&p, o, writing) {
             Ok(f) => Ok(Some(f)),
             Err(Error::Io(e)) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
@@ -397,6 +436,7 @@ impl Root {
                 .read(true)
                 .append(true)
                 .create(true),
+            true,
         )
     }
 
@@ -414,6 +454,7 @@ impl Root {
                 .write(true)
                 .create(true)
                 .truncate(false),
+            true,
         )
     }
 
@@ -504,7 +545,16 @@ impl Root {
             Err(e) => return Err(e.into()),
         };
         if m.is_dir() {
-            fs_err::remove_dir_all(&p)?;
+            match fs_err::remove_dir_all(&p) {
+                Ok(()) => {}
+                // A release may ship read-only directories: make them
+                // writable (not following links) and try once more.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    make_writable(&p);
+                    fs_err::remove_dir_all(&p)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         } else {
             fs_err::remove_file(&p)?;
         }
@@ -574,7 +624,7 @@ impl Root {
             if !m.is_file() {
                 return Ok(None);
             }
-            let mut f = Self::open_at(&p, std::fs::OpenOptions::new().read(true))?;
+            let mut f = Self::open_at(&p, std::fs::OpenOptions::new().read(true), false)?;
             let mut h = blake3::Hasher::new();
             std::io::copy(&mut f, &mut h).map_err(|e| annotate(e, &p))?;
             Ok(Some(Identity::Blake3(h.finalize().to_hex().to_string())))
@@ -591,7 +641,7 @@ impl Root {
             .file_name()
             .ok_or_else(|| Error::BadPath { path: to.into() })?;
         let tmp = to.with_file_name(temporary_name(name)?);
-        let mut src = Self::open_at(from, std::fs::OpenOptions::new().read(true))?;
+        let mut src = Self::open_at(from, std::fs::OpenOptions::new().read(true), false)?;
         let mode = src.metadata().map_err(|e| annotate(e, from))?.permissions();
         let mut dst = self.create_new(&tmp)?;
         let full_tmp = self.join(&tmp);
@@ -620,6 +670,32 @@ impl Root {
             .existing_dir(rel)?
             .ok_or_else(|| missing(&self.join(rel)))?;
         sync_dir(p)
+    }
+}
+
+/// Gives the owner write access to every directory of the tree at `p`
+/// (links are not followed), so that it can be removed.
+fn make_writable(p: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(m) = fs_err::symlink_metadata(p) else {
+            return;
+        };
+        if !m.is_dir() {
+            return;
+        }
+        let mode = m.permissions().mode() | 0o700;
+        let _ = fs_err::set_permissions(p, std::fs::Permissions::from_mode(mode));
+        if let Ok(rd) = fs_err::read_dir(p) {
+            for e in rd.flatten() {
+                make_writable(&e.path());
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = p;
     }
 }
 
@@ -732,6 +808,45 @@ mod tests {
             "canary"
         );
         assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 1);
+        // A hard link to a file outside is not written into.
+        fs_err::hard_link(outside.join("canary"), root.join("cache/h.part")).unwrap();
+        assert!(matches!(
+            root.open_rw("cache/h.part"),
+            Err(Error::HardLinked { links: 2, .. })
+        ));
+        assert!(matches!(
+            root.open_append("cache/h.part"),
+            Err(Error::HardLinked { .. })
+        ));
+        assert!(
+            root.read("cache/h.part", 100).is_ok(),
+            "reading is harmless"
+        );
+        assert!(root.remove_file("cache/h.part").unwrap());
+        // A FIFO where a file should be: refused at once, never waited on.
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(root.join("cache/fifo"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(
+            root.read("cache/fifo", 100),
+            Err(Error::NotAFile { .. })
+        ));
+        assert!(matches!(
+            root.open_or_create("cache/fifo"),
+            Err(Error::NotAFile { .. } | Error::Io(_))
+        ));
+        // A read-only tree is removed all the same.
+        root.write_atomic("ro/d/f", b"x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for d in ["ro/d", "ro"] {
+            fs_err::set_permissions(root.join(d), std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        assert!(root.remove_all("ro").unwrap());
+        assert_eq!(root.kind("ro").unwrap(), None);
         // Bad relative paths are refused.
         for bad in ["../x", "/etc/x", "a/../b", ""] {
             assert!(
