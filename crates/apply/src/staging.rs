@@ -201,6 +201,7 @@ impl Staging {
 
 /// The mode a file or directory is created with: its final (safe) mode,
 /// plus owner write so that it can be filled in.
+#[cfg(unix)]
 fn creation_mode(mode: u32) -> u32 {
     (mode & SAFE_MODE) | 0o200
 }

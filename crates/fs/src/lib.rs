@@ -26,6 +26,8 @@
 //! already change what the app runs.
 #![deny(unsafe_code)]
 
+mod faults;
+mod replace;
 mod swap;
 
 use std::ffi::{OsStr, OsString};
@@ -76,6 +78,19 @@ pub enum Error {
         path: PathBuf,
         /// The bound.
         limit: u64,
+    },
+    /// Another process holds the file (a Windows sharing violation: the
+    /// app still running, an antivirus scan, an Explorer window); retried
+    /// with backoff before this is returned. Nothing was changed.
+    #[error(
+        "{} is in use by another process (tried {attempts} times over a few seconds): close the app and retry",
+        path.display()
+    )]
+    InUse {
+        /// The file or directory.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: u32,
     },
     /// A path given by the program is not a plain relative path (a bug in
     /// the caller, reported rather than followed).
@@ -345,6 +360,8 @@ impl Root {
     /// file; one opened for writing must have no other hard link.
     fn open_at(p: &Path, o: &mut std::fs::OpenOptions, writing: bool) -> Result<std::fs::File> {
         let f = Self::open_file(p, o)?;
+        #[cfg(not(unix))]
+        let _ = writing;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -515,8 +532,8 @@ impl Root {
         let b = self
             .walk(to, false)?
             .ok_or_else(|| missing(&self.join(to)))?;
-        fs_err::rename(a, b)?;
-        Ok(())
+        retry_in_use(&b, faults::Op::Rename, || replace::rename(&a, &b))
+            .map_err(|e| e.annotated(&a))
     }
 
     /// Removes a file or a link (never what a link points at). Returns
@@ -525,10 +542,10 @@ impl Root {
         let Some(p) = self.walk(rel.as_ref(), false)? else {
             return Ok(false);
         };
-        match fs_err::remove_file(&p) {
+        match retry_in_use(&p, faults::Op::Remove, || fs_err::remove_file(&p)) {
             Ok(()) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(Error::Io(e)) if not_found(&e) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -544,20 +561,20 @@ impl Root {
             Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        if m.is_dir() {
+        retry_in_use(&p, faults::Op::Remove, || {
+            if !m.is_dir() {
+                return fs_err::remove_file(&p);
+            }
             match fs_err::remove_dir_all(&p) {
-                Ok(()) => {}
                 // A release may ship read-only directories: make them
                 // writable (not following links) and try once more.
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && cfg!(unix) => {
                     make_writable(&p);
-                    fs_err::remove_dir_all(&p)?;
+                    fs_err::remove_dir_all(&p)
                 }
-                Err(e) => return Err(e.into()),
+                r => r,
             }
-        } else {
-            fs_err::remove_file(&p)?;
-        }
+        })?;
         Ok(true)
     }
 
@@ -670,6 +687,57 @@ impl Root {
             .existing_dir(rel)?
             .ok_or_else(|| missing(&self.join(rel)))?;
         sync_dir(p)
+    }
+}
+
+/// Attempts of an operation that meets a file in use.
+const IN_USE_ATTEMPTS: u32 = 12;
+
+/// Runs `f`, retrying with backoff (10 ms doubling to 0.5 s, about 3 s in
+/// all) while another process holds `path`; then [`Error::InUse`].
+fn retry_in_use<T>(
+    path: &Path,
+    op: faults::Op,
+    mut f: impl FnMut() -> std::io::Result<T>,
+) -> Result<T> {
+    let mut delay = std::time::Duration::from_millis(10);
+    for attempt in 1..=IN_USE_ATTEMPTS {
+        let r = match faults::check(op, path) {
+            Some(e) => Err(e),
+            None => f(),
+        };
+        match r {
+            Ok(v) => return Ok(v),
+            Err(e) if faults::in_use(&e) && attempt < IN_USE_ATTEMPTS => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(500));
+            }
+            // Access denied may be a real permission error: reported as
+            // it is once the retries are spent.
+            Err(e) if faults::in_use(&e) && e.raw_os_error() != Some(5) => {
+                return Err(Error::InUse {
+                    path: path.to_owned(),
+                    attempts: attempt,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::InUse {
+        path: path.to_owned(),
+        attempts: IN_USE_ATTEMPTS,
+    })
+}
+
+impl Error {
+    /// An I/O error with `p` in its message (unless it names it already).
+    fn annotated(self, p: &Path) -> Error {
+        match self {
+            Error::Io(e) if !e.to_string().contains(&p.display().to_string()) => {
+                Error::Io(annotate(e, p))
+            }
+            other => other,
+        }
     }
 }
 
@@ -880,6 +948,47 @@ mod tests {
         root.copy_in(&t.path().join("b/x"), "c/y").unwrap();
         assert_eq!(root.read("c/y", 9).unwrap().unwrap(), b"old");
         assert_eq!(root.list("c").unwrap().len(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn a_file_in_use_is_retried_then_a_typed_error() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(t.path());
+        root.write_atomic("a", b"1").unwrap();
+        root.write_atomic("b", b"2").unwrap();
+        let start = std::time::Instant::now();
+        // Nothing injected: plain success.
+        root.rename("a", "c").unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert!(faults::in_use(&std::io::Error::new(
+            std::io::ErrorKind::ResourceBusy,
+            "busy"
+        )));
+        assert!(!faults::in_use(&std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "gone"
+        )));
+        let mut n = 0;
+        let r: Result<()> = retry_in_use(Path::new("x"), faults::Op::Rename, || {
+            n += 1;
+            if n < 4 {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ResourceBusy,
+                    "busy",
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok());
+        assert_eq!(n, 4, "retried until it went through");
+        let r: Result<()> = retry_in_use(Path::new("x"), faults::Op::Rename, || {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ResourceBusy,
+                "busy",
+            ))
+        });
+        assert!(matches!(r, Err(Error::InUse { attempts: 12, .. })), "{r:?}");
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub struct Tree {
 }
 
 /// Permission bits kept from the file system.
+#[cfg(unix)]
 const MODE_BITS: u32 = deltapack_format::MODE_MASK;
 
 impl Tree {

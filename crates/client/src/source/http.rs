@@ -273,7 +273,11 @@ mod tests {
             "http://127.0.0.1:8080/",
             "http://localhost/x",
             "http://[::1]:9/",
-            "file:///srv/repo",
+            if cfg!(windows) {
+                "file:///C:/srv/repo"
+            } else {
+                "file:///srv/repo"
+            },
             "/srv/repo",
             "repo",
         ] {

@@ -18,10 +18,13 @@
 //! client writes is an error naming it. A version directory that is a link
 //! is not a version.
 //!
-//! Windows (not implemented yet): the same versioned directories, with a
-//! small launcher that reads a `current` file replaced by `MoveFileEx`
-//! (`MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH`), and old versions
-//! renamed rather than deleted while their files are in use.
+//! On Windows, where links need privileges, `current` is a small file
+//! holding the version (`1.2.0`), replaced by `MoveFileExW`
+//! (`MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH`, in
+//! [`deltapack_fs::Root::write_atomic`]); the app is started through
+//! `deltapack-launcher` (copied to `<root>/<app>.exe`), which reads it and
+//! runs `versions/<v>/<app>.exe`. A version whose files are in use is not
+//! deleted: pruning retries it at a later install.
 
 use std::path::{Path, PathBuf};
 
@@ -64,7 +67,13 @@ impl Versions {
         self.root.path()
     }
 
+    /// `<root>/current` (a link to the version) on Unix; the current
+    /// version's directory on Windows (where `current` is a file).
     pub(crate) fn runs_from(&self) -> PathBuf {
+        #[cfg(windows)]
+        if let Ok(Some(p)) = self.pointer() {
+            return self.root.join(p);
+        }
         self.root.join(CURRENT)
     }
 
@@ -93,16 +102,37 @@ impl Versions {
         Ok(self.root.kind(version_rel(v))? == Some(Kind::Dir))
     }
 
+    /// Reads the `current` file (Windows).
+    #[cfg(windows)]
+    fn pointer(&self) -> Result<Option<PathBuf>, Error> {
+        let Some(bytes) = self.root.read(CURRENT, 64).map_err(|e| match e {
+            deltapack_fs::Error::TooLarge { path, .. } => Error::Layout {
+                reason: format!("{} is not a version", path.display()),
+            },
+            e => e.into(),
+        })?
+        else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        Ok(Some(Path::new(VERSIONS).join(text)))
+    }
+
+    /// Reads the `current` link (Unix).
+    #[cfg(not(windows))]
+    fn pointer(&self) -> Result<Option<PathBuf>, Error> {
+        match self.root.read_link(CURRENT) {
+            Ok(t) => Ok(t),
+            Err(deltapack_fs::Error::NotAFile { path }) => Err(Error::Layout {
+                reason: format!("{} is not a symbolic link", path.display()),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(crate) fn current(&self, _st: &State) -> Result<Current, Error> {
-        let target = match self.root.read_link(CURRENT) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Ok(Current::None),
-            Err(deltapack_fs::Error::NotAFile { path }) => {
-                return Err(Error::Layout {
-                    reason: format!("{} is not a symbolic link", path.display()),
-                });
-            }
-            Err(e) => return Err(e.into()),
+        let Some(target) = self.pointer()? else {
+            return Ok(Current::None);
         };
         let name = target
             .strip_prefix(VERSIONS)
@@ -188,6 +218,17 @@ impl Versions {
         to: &Version,
         _from: Option<&Version>,
     ) -> Result<(), Error> {
+        #[cfg(windows)]
+        let done = Ok(self
+            .root
+            .write_atomic(CURRENT, format!("{to}\n").as_bytes())?);
+        #[cfg(not(windows))]
+        let done = self.switch_link(to);
+        done
+    }
+
+    #[cfg(not(windows))]
+    fn switch_link(&self, to: &Version) -> Result<(), Error> {
         let tmp = format!(".current-{to}.tmp");
         self.root.remove_file(&tmp)?;
         self.symlink(&version_rel(to), &tmp)?;
@@ -223,10 +264,10 @@ impl Versions {
         Ok(self.root.symlink(target, rel)?)
     }
 
-    #[cfg(not(unix))]
+    #[cfg(not(any(unix, windows)))]
     fn symlink(&self, _target: &Path, _rel: &str) -> Result<(), Error> {
         Err(Error::Layout {
-            reason: "the current-version switch needs symlinks (Windows support is planned)".into(),
+            reason: "the current-version switch needs symlinks on this OS".into(),
         })
     }
 
