@@ -276,15 +276,11 @@ fn set_mode(_p: &Path, _mode: u32) -> Result<(), Error> {
     Ok(())
 }
 
-#[cfg(unix)]
 fn sync_dir(p: &Path) -> Result<(), Error> {
-    fs_err::File::open(p)?.sync_all()?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_p: &Path) -> Result<(), Error> {
-    Ok(())
+    deltapack_fs::sync_dir(p).map_err(|e| match e {
+        deltapack_fs::Error::Io(io) => Error::Io(io),
+        other => Error::Io(std::io::Error::other(other.to_string())),
+    })
 }
 
 #[cfg(unix)]

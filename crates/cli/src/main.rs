@@ -378,6 +378,26 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Replaces the file at `path` atomically and durably with what `write`
+/// writes (through `deltapack-fs`; its directory is created if missing).
+pub(crate) fn write_file(
+    path: &Path,
+    mode: Option<u32>,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let root = deltapack_fs::Root::new(dir);
+    root.ensure()?;
+    root.write_atomic_with(name, mode, write)?;
+    Ok(())
+}
+
 /// Opens a package path, `-` meaning stdin.
 pub(crate) fn open_package(p: &Path) -> Result<Box<dyn Read>> {
     if p == Path::new("-") {
@@ -403,10 +423,9 @@ fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<(
         .diff(old, new, &|e| bar.diff_event(e))
         .with_context(|| format!("diffing {}", new.display()))?;
     bar.finish();
-    let mut f = fs_err::File::create(output)?;
-    pkg.write_to(&mut f)
+    // Atomically: a package is never seen half-written under its name.
+    write_file(output, Some(0o644), |f| pkg.write_to(f).map(drop))
         .with_context(|| format!("writing {}", output.display()))?;
-    f.sync_all()?;
     let new_bytes = pkg.header.target.bytes;
     out!(
         "{}: {} bytes ({:.2}% of the {} bytes of {}), header {} bytes, {} entries, {:.2}s",

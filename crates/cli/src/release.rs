@@ -140,18 +140,15 @@ pub(crate) fn keygen(out: &Path) -> Result<()> {
             bail!("{} exists; refusing to overwrite a key", p.display());
         }
     }
-    let mut opts = fs_err::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use fs_err::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
     use std::io::Write;
-    let mut f = opts.open(&secret)?;
-    f.write_all(key.to_text().as_bytes())?;
-    f.sync_all()?;
-    fs_err::write(&public, format!("{}\n", key.public().to_text()))?;
+    // The secret is readable by its owner only; both are written whole,
+    // into a directory created if missing.
+    crate::write_file(&secret, Some(0o600), |f| {
+        f.write_all(key.to_text().as_bytes())
+    })?;
+    crate::write_file(&public, Some(0o644), |f| {
+        writeln!(f, "{}", key.public().to_text())
+    })?;
     out!(
         "secret key: {} (keep it out of the repository)",
         secret.display()

@@ -178,3 +178,30 @@ fn executables_get_the_relocating_codec_unless_told_not_to() {
         assert_eq!(fs_err::read(&out).unwrap(), fs_err::read(exe(2)).unwrap());
     }
 }
+
+#[test]
+fn keygen_writes_both_keys_whole_into_a_new_directory_and_never_overwrites() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("keys/release");
+    ok(bin().arg("keygen").arg("-o").arg(&base));
+    let secret = fs_err::read_to_string(base.with_extension("key")).unwrap();
+    let public = fs_err::read_to_string(base.with_extension("pub")).unwrap();
+    assert!(public.trim().starts_with("ed25519:"), "{public}");
+    assert!(!secret.is_empty());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: std::path::PathBuf| fs_err::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(base.with_extension("key")), 0o600);
+        assert_eq!(mode(base.with_extension("pub")), 0o644);
+    }
+    let (_, err) = fails(bin().arg("keygen").arg("-o").arg(&base));
+    assert!(err.contains("refusing to overwrite a key"), "{err}");
+    assert_eq!(
+        fs_err::read_to_string(base.with_extension("key")).unwrap(),
+        secret
+    );
+    // Nothing else was left in the directory (no temporaries).
+    assert_eq!(fs_err::read_dir(t.path().join("keys")).unwrap().count(), 2);
+}

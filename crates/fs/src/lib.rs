@@ -92,6 +92,14 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// Another process holds the lock.
+    #[error("{} is locked by another process{}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder, if it wrote its pid.
+        pid: Option<u32>,
+    },
     /// A path given by the program is not a plain relative path (a bug in
     /// the caller, reported rather than followed).
     #[error("{} is not a plain relative path", path.display())]
@@ -499,6 +507,18 @@ impl Root {
     /// it, then the directory synced. After a crash `rel` holds the old or
     /// the new bytes; a temporary may be left (see [`is_temporary`]).
     pub fn write_atomic(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+        self.write_atomic_with(rel, None, |f| f.write_all(bytes))
+    }
+
+    /// [`Root::write_atomic`] of what `write` writes, the file given `mode`
+    /// (Unix permission bits; a temporary is private until then, so a
+    /// published file must say who may read it).
+    pub fn write_atomic_with(
+        &self,
+        rel: impl AsRef<Path>,
+        mode: Option<u32>,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    ) -> Result<()> {
         let rel = rel.as_ref();
         let name = rel
             .file_name()
@@ -506,8 +526,8 @@ impl Root {
         let tmp = rel.with_file_name(temporary_name(name)?);
         let mut f = self.create_new(&tmp)?;
         let full_tmp = self.join(&tmp);
-        let written = f
-            .write_all(bytes)
+        let written = write(&mut f)
+            .and_then(|()| set_mode(&f, mode))
             .and_then(|()| f.sync_all())
             .map_err(|e| annotate(e, &full_tmp));
         drop(f);
@@ -687,6 +707,66 @@ impl Root {
             .existing_dir(rel)?
             .ok_or_else(|| missing(&self.join(rel)))?;
         sync_dir(p)
+    }
+}
+
+/// Sets Unix permission bits on an open file (nothing elsewhere).
+fn set_mode(f: &std::fs::File, mode: Option<u32>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(m) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(m))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (f, mode);
+    Ok(())
+}
+
+/// An OS lock on a file, held until it is dropped (or the process dies,
+/// whatever the file says).
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Root {
+    /// Takes the exclusive lock on `rel` (created if missing) without
+    /// waiting, and writes this process's pid into it (best effort: a full
+    /// disk must not fail a lock); [`Error::Locked`] names the holder.
+    pub fn lock(&self, rel: impl AsRef<Path>) -> Result<Lock> {
+        use std::io::{Seek, SeekFrom};
+        let rel = rel.as_ref();
+        let mut file = self.open_or_create(rel)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.seek(SeekFrom::Start(0)))
+                    .and_then(|_| write!(file, "{}", std::process::id()));
+                Ok(Lock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let pid = (&mut file)
+                    .take(32)
+                    .read_to_string(&mut s)
+                    .ok()
+                    .and_then(|_| s.trim().parse().ok());
+                Err(Error::Locked {
+                    path: self.join(rel),
+                    pid,
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(annotate(e, &self.join(rel)).into()),
+        }
+    }
+
+    /// Whether another process holds the lock on `rel` (read-only).
+    pub fn is_locked(&self, rel: impl AsRef<Path>) -> bool {
+        self.open_rw(rel)
+            .ok()
+            .flatten()
+            .is_some_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
     }
 }
 

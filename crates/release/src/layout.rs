@@ -13,7 +13,6 @@
 //! renamed, so an interrupted run never leaves a half-written artifact or
 //! manifest under a name a client could fetch.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use deltapack_manifest::{Artifact, Version};
@@ -53,41 +52,20 @@ pub(crate) fn local(root: &Path, rel: &str) -> PathBuf {
     rel.split('/').fold(root.to_owned(), |p, c| p.join(c))
 }
 
-/// Writes `bytes` to `rel` under `root` atomically and durably.
+/// Writes `bytes` to `rel` under `root` atomically and durably (through
+/// `deltapack-fs`: a fresh temporary, synced, renamed over the file, the
+/// directory synced; nothing below the repository root is followed through
+/// a link). Published files are readable by whatever serves them (0644).
 pub(crate) fn write_atomic(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), Error> {
-    let path = local(root, rel);
-    let dir = path.parent().unwrap_or(root);
-    fs_err::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::Io(fs_err_wrap(e, dir)))?;
-    tmp.write_all(bytes)?;
-    // Temporary files are private (0600); published files must be readable
-    // by whatever serves the directory.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path)
-        .map_err(|e| Error::Io(fs_err_wrap(e.error, &path)))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-fn fs_err_wrap(e: std::io::Error, path: &Path) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{e} (at {})", path.display()))
-}
-
-/// Syncs a directory so a rename in it is durable (best effort where the
-/// platform cannot open directories).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs_err::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let rel_path = rel.split('/').fold(PathBuf::new(), |p, c| p.join(c));
+    deltapack_fs::Root::new(root)
+        .write_atomic_with(&rel_path, Some(0o644), |f| {
+            std::io::Write::write_all(f, bytes)
+        })
+        .map_err(|e| match e {
+            deltapack_fs::Error::Io(io) => Error::Io(io),
+            other => Error::Fs(other),
+        })
 }
 
 /// Writes a package and describes it as an artifact.

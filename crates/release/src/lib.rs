@@ -91,6 +91,9 @@ pub enum Error {
     /// A file-system error (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A link or another file-system rule broken below the repository root.
+    #[error(transparent)]
+    Fs(deltapack_fs::Error),
     /// The manifest does not verify or is malformed.
     #[error("{}", path.display())]
     Manifest {
