@@ -17,7 +17,7 @@
 //! temporary beside the file, synced, renamed over it, the directory
 //! synced), [`sync_dir`], the atomic swap of two directories
 //! ([`Root::exchange`]: `renameat2(RENAME_EXCHANGE)` on Linux,
-//! `renamex_np(RENAME_SWAP)` on macOS, in [`swap`]), durable copies and
+//! `renamex_np(RENAME_SWAP)` on macOS, in `swap.rs`), durable copies and
 //! [`Identity`] (what an object on disk is, across renames).
 //!
 //! What it does not defend against: a process that can write a directory
