@@ -196,3 +196,32 @@ fn a_running_exe_replaces_itself() {
     assert_eq!(tool_run(&["rollback"]), "rolled back to 1.0.0");
     assert_eq!(tool_run(&["--version"]), "1.0.0");
 }
+
+#[test]
+fn a_bundle_is_switched_by_two_renames_and_rolled_back() {
+    let fx = fixture(false);
+    let app = fx.work.join("Programs/App");
+    let state = fx.work.join("state");
+    let loc = [
+        "--bundle".as_ref(),
+        app.as_os_str(),
+        "--state-dir".as_ref(),
+        state.as_os_str(),
+    ];
+    ok(&mut fx.update(&loc, &["install", "--to", "1.0.0"]));
+    assert_eq!(run(&app.join("app.exe"), &["--version"]), "1.0.0");
+    let out = ok(&mut fx.update(&loc, &["install"]));
+    assert!(out.contains("via delta 1.0.0->1.1.0"), "{out}");
+    assert_eq!(run(&app.join("app.exe"), &["--version"]), "1.1.0");
+    assert!(
+        fx.work
+            .join("Programs/.App.deltapack/versions/1.0.0/app.exe")
+            .exists(),
+        "the previous tree is kept beside it"
+    );
+    assert_eq!(
+        ok(&mut fx.update(&loc, &["rollback"])).trim(),
+        "rolled back to 1.0.0"
+    );
+    assert_eq!(run(&app.join("app.exe"), &["--version"]), "1.0.0");
+}

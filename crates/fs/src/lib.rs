@@ -143,8 +143,9 @@ impl Kind {
 }
 
 /// What an object on disk is, whatever its name: on Unix its device and
-/// inode (kept across renames, so a switch can be told to have happened
-/// from what the path now holds); elsewhere a file's BLAKE3.
+/// inode, on Windows its volume serial and file index (kept across renames,
+/// so a switch can be told to have happened from what the path now holds);
+/// elsewhere a file's BLAKE3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     /// Device and inode numbers.
@@ -650,13 +651,18 @@ impl Root {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let _ = &m;
             Ok(Some(Identity::Inode {
                 dev: m.dev(),
                 ino: m.ino(),
             }))
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            let _ = m;
+            let (dev, ino) = replace::file_id(&p).map_err(|e| annotate(e, &p))?;
+            Ok(Some(Identity::Inode { dev, ino }))
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             if !m.is_file() {
                 return Ok(None);

@@ -15,7 +15,8 @@
 //! systems) it is two renames — the app's directory to `versions/<old>`,
 //! the new tree to the app's path — and a kill between them is finished by
 //! the next start. What the app's path holds is recorded by identity
-//! (device and inode), so a kill at any point is resolved by looking at it.
+//! (device and inode; volume serial and file index on Windows), so a kill
+//! at any point is resolved by looking at it.
 
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,9 @@
 //! `.<name>.old-<v>`, the new one moved in, and the aside copy deleted at a
 //! later start. The previous version is first kept in the state directory
 //! (a durable copy). What the path
-//! holds is recorded by identity (device and inode on Unix, BLAKE3 on
-//! Windows), so a kill at any point is resolved by looking at it.
+//! holds is recorded by identity (device and inode on Unix, volume serial
+//! and file index on Windows), so a kill at any point is resolved by
+//! looking at it.
 
 use std::path::{Path, PathBuf};
 
