@@ -370,6 +370,16 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         p.launches
                     );
                 }
+                for r in &s.in_use {
+                    out!(
+                        "in use: {} (kept while processes {:?} run from it)",
+                        r.version,
+                        r.pids
+                    );
+                }
+                for l in &s.leftovers {
+                    out!("left behind: {l} (removal retried at each start)");
+                }
                 for r in &s.refused {
                     out!(
                         "refused: {}: {}{} (to offer it again: {})",

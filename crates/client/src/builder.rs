@@ -137,7 +137,8 @@ impl UpdaterBuilder {
         self
     }
 
-    /// Previous versions kept for rollback (default 2).
+    /// Previous versions kept for rollback (default 2, at least 1: the
+    /// version left is the rollback target, and may still be running).
     pub fn keep_versions(mut self, n: usize) -> Self {
         self.keep = n;
         self
@@ -201,6 +202,11 @@ impl UpdaterBuilder {
     pub fn build(self) -> Result<Updater, Error> {
         if self.keys.is_empty() {
             return Err(Error::Config("at least one public key is required"));
+        }
+        if self.keep == 0 {
+            return Err(Error::Config(
+                "keep_versions must be at least 1: the version left is the rollback target and may still be running",
+            ));
         }
         let platform = self
             .platform

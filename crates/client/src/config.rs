@@ -272,8 +272,10 @@ impl Config {
             "auto_download" => self.auto_download = boolean(value)?,
             "auto_install" => self.auto_install = boolean(value)?,
             "keep_versions" => {
-                self.keep_versions =
-                    usize::try_from(number(value)?).map_err(|_| invalid("too large"))?;
+                let n = positive(number(value)?).map_err(|_| {
+                    invalid("must be at least 1 (the version left is the rollback target)")
+                })?;
+                self.keep_versions = usize::try_from(n).map_err(|_| invalid("too large"))?;
             }
             "health_launches" => {
                 self.health_launches =

@@ -137,6 +137,27 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
             "deltapack doctor --fix rebuilds it (never lowering the replay protection)",
         ),
     });
+    if let Ok(status) = u.status() {
+        for l in &status.leftovers {
+            out.push(check(
+                "cleanup",
+                Level::Warn,
+                format!("could not be removed: {l}"),
+                "retried at each start; remove it by hand if it stays (check its owner and attributes)",
+            ));
+        }
+        for r in &status.in_use {
+            out.push(check(
+                "in use",
+                Level::Ok,
+                format!(
+                    "{} is kept while processes run from it ({:?})",
+                    r.version, r.pids
+                ),
+                "",
+            ));
+        }
+    }
     if let Ok(st) = u.state() {
         for r in refused_list(&st.refused) {
             out.push(Check {

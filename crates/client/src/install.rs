@@ -69,14 +69,30 @@ impl Updater {
                 switch: Some(rec.clone()),
             },
         )?;
-        self.strategy
-            .commit(&self.store, &rec, &entry.to, entry.from.as_ref())?;
+        if let Err(e) = self
+            .strategy
+            .commit(&self.store, &rec, &entry.to, entry.from.as_ref())
+        {
+            // Failed, not killed: if nothing changed, say so now rather
+            // than leave the journal to a recovery that would record an
+            // interruption.
+            if !self.strategy.switched(&self.state()?, &rec, &entry.to)? {
+                crate::recover::end(&self.store)?;
+                let mut failed = entry.clone();
+                failed.result = Outcome::Failed;
+                failed.note = Some(format!("the switch failed: {}", e.full_message()));
+                let _ = history::append(&self.store.root, &failed);
+            }
+            return Err(e);
+        }
         crate::recover::record_switch(&self.store, &self.strategy, entry)?;
         crate::recover::end(&self.store)
     }
 
     /// Removes versions other than the current one and the `keep` most
-    /// recently switched away from, with their recorded paths.
+    /// recently switched away from, with their recorded paths — except a
+    /// version a live process still runs from (see [`crate::in_use`]),
+    /// which waits for a later install.
     pub(crate) fn prune(&self) -> Result<(), Error> {
         let current = self.current()?;
         let mut keep: BTreeSet<Version> = current.iter().cloned().collect();
@@ -90,10 +106,15 @@ impl Updater {
             }
         }
         for v in self.strategy.kept()? {
-            if !keep.contains(&v) {
-                self.strategy.remove(&self.store, &v, current.as_ref())?;
-                self.store.remove_tree(&v)?;
+            if keep.contains(&v) {
+                continue;
             }
+            let at = self.strategy.tree(&v, current.as_ref());
+            if !crate::in_use::processes_in(&at).is_empty() {
+                continue;
+            }
+            self.strategy.remove(&self.store, &v, current.as_ref())?;
+            self.store.remove_tree(&v)?;
         }
         Ok(())
     }

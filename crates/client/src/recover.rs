@@ -47,12 +47,18 @@ pub struct Recovery {
     pub undone: Option<String>,
     /// Debris removed (paths relative to where it was).
     pub removed: Vec<String>,
+    /// Debris that could not be removed now (the path and why): left for
+    /// a later start, never a reason to fail.
+    pub left: Vec<String>,
 }
 
 impl Recovery {
     /// Whether anything was found.
     pub fn is_empty(&self) -> bool {
-        self.finished.is_none() && self.undone.is_none() && self.removed.is_empty()
+        self.finished.is_none()
+            && self.undone.is_none()
+            && self.removed.is_empty()
+            && self.left.is_empty()
     }
 }
 
@@ -137,19 +143,29 @@ pub(crate) fn recover(store: &Store, strategy: &Strategy) -> Result<Recovery, Er
         }
         end(store)?;
     }
-    for (name, kind) in store.root.list("")? {
-        let name = name.to_string_lossy().into_owned();
-        let debris = deltapack_fs::is_temporary(&name)
+    let mut c = crate::strategy::Cleanup::default();
+    c.sweep(&store.root, std::path::Path::new(""), |name| {
+        deltapack_fs::is_temporary(name)
             || name.starts_with(".state-")
             || name == "journal.json.tmp"
-            || (name == SCRATCH && kind != deltapack_fs::Kind::File);
-        if debris {
-            store.root.remove_all(&name)?;
-            r.removed.push(name);
-        }
-    }
-    r.removed.extend(strategy.cleanup()?);
+            || name == SCRATCH
+    });
+    strategy.cleanup(&mut c);
+    r.removed = c.removed;
+    r.left = c.left;
     Ok(r)
+}
+
+/// What a previous cleanup could not remove and is still there (for
+/// `status` and `doctor`), found without removing anything.
+pub(crate) fn leftovers(store: &Store) -> Vec<String> {
+    let trash = store
+        .root
+        .list(SCRATCH)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, _)| store.root.join(SCRATCH).join(n).display().to_string());
+    trash.collect()
 }
 
 fn fmt(v: &Option<deltapack_manifest::Version>) -> String {

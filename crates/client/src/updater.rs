@@ -85,6 +85,20 @@ pub struct Status {
     pub refused: Vec<Refused>,
     /// The version on probation, if any.
     pub on_probation: Option<Probation>,
+    /// Kept versions that live processes still run from (not pruned
+    /// until they stop; Linux).
+    pub in_use: Vec<InUse>,
+    /// What an earlier cleanup could not remove (retried at each start).
+    pub leftovers: Vec<String>,
+}
+
+/// A kept version that processes still run from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InUse {
+    /// The version.
+    pub version: Version,
+    /// The processes.
+    pub pids: Vec<u32>,
 }
 
 /// What [`Updater::scheduled`] did.
@@ -285,7 +299,7 @@ impl Updater {
             install_dir: self.strategy.location().to_owned(),
             runs_from: self.strategy.runs_from(),
             state_dir: self.store.path().to_owned(),
-            current,
+            current: current.clone(),
             installed,
             channel: self.channel.clone(),
             platform: self.platform.clone(),
@@ -296,6 +310,17 @@ impl Updater {
                 version: p.version,
                 launches: p.launches,
             }),
+            in_use: self
+                .strategy
+                .kept()?
+                .into_iter()
+                .filter_map(|v| {
+                    let pids =
+                        crate::in_use::processes_in(&self.strategy.tree(&v, current.as_ref()));
+                    (!pids.is_empty()).then_some(InUse { version: v, pids })
+                })
+                .collect(),
+            leftovers: crate::recover::leftovers(&self.store),
         })
     }
 }

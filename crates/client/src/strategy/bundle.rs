@@ -271,16 +271,9 @@ impl Bundle {
     }
 
     /// Applier staging and trees half deleted.
-    pub(crate) fn cleanup(&self) -> Result<Vec<String>, Error> {
-        let mut removed = Vec::new();
-        for (name, _) in self.parent.list(&self.side)? {
-            let name = name.to_string_lossy().into_owned();
-            if (name.starts_with(".new-") && name.contains(".dpk-")) || name.starts_with("trash-") {
-                let at = self.side.join(&name);
-                self.parent.remove_all(&at)?;
-                removed.push(at.to_string_lossy().into_owned());
-            }
-        }
-        Ok(removed)
+    pub(crate) fn cleanup(&self, c: &mut super::Cleanup) {
+        c.sweep(&self.parent, &self.side, |n| {
+            (n.starts_with(".new-") && n.contains(".dpk-")) || n.starts_with("trash-")
+        });
     }
 }

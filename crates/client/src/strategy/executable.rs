@@ -224,21 +224,19 @@ impl Executable {
         Ok(())
     }
 
-    /// Applier staging beside the executable, staged versions, and (on
-    /// Windows) old executables moved aside once they are not running.
-    pub(crate) fn cleanup(&self) -> Result<Vec<String>, Error> {
-        let mut removed = Vec::new();
+    /// Applier staging beside the executable, and (on Windows) old
+    /// executables moved aside, once they are not running.
+    pub(crate) fn cleanup(&self, c: &mut super::Cleanup) {
         let staging = format!("..{}.new-", self.name);
         let aside = format!(".{}.old-", self.name);
-        for (name, _) in self.dir.list("")? {
-            let name = name.to_string_lossy().into_owned();
-            let debris =
-                (name.starts_with(&staging) && name.contains(".dpk-")) || name.starts_with(&aside);
-            // An old .exe still running cannot be deleted: later, then.
-            if debris && self.dir.remove_all(&name).is_ok() {
-                removed.push(name);
-            }
-        }
-        Ok(removed)
+        let mut later = super::Cleanup::default();
+        later.sweep(&self.dir, Path::new(""), |n| {
+            (n.starts_with(&staging) && n.contains(".dpk-")) || n.starts_with(&aside)
+        });
+        c.removed.append(&mut later.removed);
+        // An old .exe that still runs cannot be deleted yet: not worth a
+        // report, it goes at a later start.
+        c.left
+            .extend(later.left.into_iter().filter(|l| !l.contains(&aside)));
     }
 }

@@ -267,16 +267,59 @@ impl Strategy {
         each!(self, s => s.remove(store, v, current))
     }
 
-    /// Removes what an interrupted run left (staging, half-made links).
-    /// Returns the paths removed.
-    pub(crate) fn cleanup(&self) -> Result<Vec<String>, Error> {
-        each!(self, s => s.cleanup())
+    /// Removes what an interrupted run left (staging, half-made links),
+    /// as far as it can: what cannot be removed now is left for a later
+    /// start and reported, never an error that blocks the next operation.
+    pub(crate) fn cleanup(&self, c: &mut Cleanup) {
+        each!(self, s => s.cleanup(c))
     }
 
     /// Whether the install holds directory trees (so that a version's
     /// release paths are its base, see [`Store::read_paths`]).
     pub(crate) fn holds_trees(&self) -> bool {
         !matches!(self, Strategy::Executable(_))
+    }
+}
+
+/// What a cleanup removed, and what it could not.
+#[derive(Debug, Default)]
+pub(crate) struct Cleanup {
+    /// Removed (paths relative to where they were).
+    pub(crate) removed: Vec<String>,
+    /// Could not be removed: the path and why.
+    pub(crate) left: Vec<String>,
+}
+
+impl Cleanup {
+    /// Removes `rel` under `root`, or notes why it could not.
+    pub(crate) fn remove(&mut self, root: &deltapack_fs::Root, rel: &Path) {
+        match root.remove_all(rel) {
+            Ok(_) => self.removed.push(rel.to_string_lossy().into_owned()),
+            Err(e) => self.left.push(format!("{}: {e}", root.join(rel).display())),
+        }
+    }
+
+    /// The entries of `dir` under `root` whose names `debris` picks,
+    /// removed (a directory that cannot be listed is noted too).
+    pub(crate) fn sweep(
+        &mut self,
+        root: &deltapack_fs::Root,
+        dir: &Path,
+        debris: impl Fn(&str) -> bool,
+    ) {
+        let entries = match root.list(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.left.push(format!("{}: {e}", root.join(dir).display()));
+                return;
+            }
+        };
+        for (name, _) in entries {
+            let name = name.to_string_lossy();
+            if debris(&name) {
+                self.remove(root, &dir.join(&*name));
+            }
+        }
     }
 }
 

@@ -298,28 +298,14 @@ impl Versions {
         Ok(())
     }
 
-    /// Applier staging (`versions/.<v>.dpk-*`) and half-made `current`
-    /// links (`.current-*.tmp`).
-    pub(crate) fn cleanup(&self) -> Result<Vec<String>, Error> {
-        let mut removed = Vec::new();
-        for (rel, debris) in [
-            (
-                VERSIONS,
-                (|n: &str| n.starts_with('.') && n.contains(".dpk-")) as fn(&str) -> bool,
-            ),
-            ("", |n: &str| {
-                n.starts_with(".current-") && n.ends_with(".tmp")
-            }),
-        ] {
-            for (name, _) in self.root.list(rel)? {
-                let name = name.to_string_lossy().into_owned();
-                if debris(&name) {
-                    let at = Path::new(rel).join(&name);
-                    self.root.remove_all(&at)?;
-                    removed.push(at.to_string_lossy().into_owned());
-                }
-            }
-        }
-        Ok(removed)
+    /// Applier staging (`versions/.<v>.dpk-*`), half-made `current`
+    /// links (`.current-*.tmp`) and the temporaries of a `current` file.
+    pub(crate) fn cleanup(&self, c: &mut super::Cleanup) {
+        c.sweep(&self.root, Path::new(VERSIONS), |n| {
+            n.starts_with('.') && n.contains(".dpk-")
+        });
+        c.sweep(&self.root, Path::new(""), |n| {
+            (n.starts_with(".current-") && n.ends_with(".tmp")) || deltapack_fs::is_temporary(n)
+        });
     }
 }

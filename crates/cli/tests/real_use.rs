@@ -1,0 +1,193 @@
+//! An install that is really used, on the real binary: a file the updater
+//! cannot remove never blocks the next command; a version a running
+//! process uses is not pruned; a switch that fails is recorded as failed.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+struct Fx {
+    t: tempfile::TempDir,
+    repo: PathBuf,
+    key: PathBuf,
+    cfg: PathBuf,
+}
+
+/// A repository of 1.0.0, 1.1.0, 1.2.0 (examples v1..v3) and an install of
+/// 1.0.0 at `<t>/app` that keeps one previous version.
+fn fixture() -> (Fx, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().canonicalize().unwrap();
+    let key = keygen(&base);
+    let repo = base.join("repo");
+    for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
+        release(&repo, &key, v, "stable", "linux", &example(i as u32 + 1));
+    }
+    let cfg = base.join("update.toml");
+    ok(bin()
+        .args(["config", "set", "keep_versions", "1", "--config"])
+        .arg(&cfg));
+    let fx = Fx { t, repo, key, cfg };
+    let root = base.join("app");
+    ok(&mut fx.client(&root, &["install", "--to", "1.0.0"]));
+    (fx, root)
+}
+
+impl Fx {
+    fn client(&self, root: &Path, args: &[&str]) -> Command {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--config")
+            .arg(&self.cfg)
+            .arg("--install-dir")
+            .arg(root)
+            .arg("--repo")
+            .arg(&self.repo)
+            .args(["--platform", "linux", "--pub"])
+            .arg(self.key.with_extension("pub"));
+        c
+    }
+
+    fn status(&self, root: &Path) -> serde_json::Value {
+        serde_json::from_str(&ok(&mut self.client(root, &["status", "--json"]))).unwrap()
+    }
+}
+
+fn versions(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs_err::read_dir(root.join("versions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_file_the_updater_cannot_remove_never_blocks_the_next_command() {
+    let (fx, root) = fixture();
+    ok(&mut fx.client(&root, &["install", "--to", "1.1.0"]));
+    // 1.0.0 is pruned at the next install, and cannot be deleted (a file
+    // the app once wrote as another user, an immutable file: here the fs
+    // fault seam makes every removal of it fail).
+    let stuck = "remove=trash-1.0.0:100000,remove=.deltapack/tmp:100000";
+    let out = ok(fx
+        .client(&root, &["install"])
+        .env("DELTAPACK_FS_FAULTS", stuck));
+    assert!(out.contains("installed 1.2.0"), "{out}");
+    assert_eq!(digest(&root.join("current")), digest(&example(3)));
+    // Every command still works, and says what was left.
+    for args in [
+        &["status"][..],
+        &["launched"],
+        &["healthy"],
+        &["check"],
+        &["history"],
+    ] {
+        let out = fx
+            .client(&root, args)
+            .env("DELTAPACK_FS_FAULTS", stuck)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let out = ok(fx
+        .client(&root, &["status"])
+        .env("DELTAPACK_FS_FAULTS", stuck));
+    assert!(
+        out.contains("left behind:") && out.contains("trash-1.0.0"),
+        "{out}"
+    );
+    let mut doctor = bin();
+    doctor
+        .arg("doctor")
+        .arg("--config")
+        .arg(&fx.cfg)
+        .arg("--install-dir")
+        .arg(&root)
+        .arg("--repo")
+        .arg(&fx.repo)
+        .args(["--platform", "linux", "--pub"])
+        .arg(fx.key.with_extension("pub"))
+        .env("DELTAPACK_FS_FAULTS", stuck);
+    let out = ok(&mut doctor);
+    assert!(out.contains("[warn] cleanup"), "{out}");
+    // Once it can be removed, the next start does.
+    ok(&mut fx.client(&root, &["status"]));
+    assert_eq!(fx.status(&root)["leftovers"], serde_json::json!([]));
+    assert!(!root.join(".deltapack/tmp").exists());
+    drop(fx.t);
+}
+
+#[test]
+fn a_version_a_running_process_uses_is_not_pruned() {
+    let (fx, root) = fixture();
+    // A service started from 1.0.0 keeps running after the updates.
+    let mut service = Command::new("sleep")
+        .arg("60")
+        .current_dir(root.join("versions/1.0.0"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    ok(&mut fx.client(&root, &["install", "--to", "1.1.0"]));
+    ok(&mut fx.client(&root, &["install"]));
+    assert_eq!(
+        versions(&root),
+        ["1.0.0", "1.1.0", "1.2.0"],
+        "1.0.0 is in use"
+    );
+    let st = fx.status(&root);
+    assert_eq!(st["in_use"][0]["version"], "1.0.0");
+    assert_eq!(st["in_use"][0]["pids"][0], service.id());
+    assert!(
+        fs_err::read_link(format!("/proc/{}/cwd", service.id()))
+            .unwrap()
+            .exists(),
+        "its working directory is still there"
+    );
+    service.kill().unwrap();
+    service.wait().unwrap();
+    // Once it has stopped, the next install prunes it.
+    release(&fx.repo, &fx.key, "1.3.0", "stable", "linux", &example(1));
+    ok(&mut fx.client(&root, &["install"]));
+    assert_eq!(versions(&root), ["1.2.0", "1.3.0"]);
+    // Keeping no previous version is refused: it is the rollback target
+    // and may still run.
+    let (_, err) = fails(
+        bin()
+            .args(["config", "set", "keep_versions", "0", "--config"])
+            .arg(&fx.cfg),
+    );
+    assert!(err.contains("at least 1"), "{err}");
+}
+
+#[test]
+fn a_switch_that_fails_is_recorded_as_failed_not_as_a_kill() {
+    let (fx, root) = fixture();
+    let (_, err) = fails(
+        fx.client(&root, &["install"])
+            .env("DELTAPACK_FS_FAULTS", "rename=current:100000"),
+    );
+    assert!(err.contains("in use by another process"), "{err}");
+    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    assert!(!root.join(".deltapack/journal.json").exists());
+    let h: serde_json::Value =
+        serde_json::from_str(&ok(&mut fx.client(&root, &["history", "--json"]))).unwrap();
+    let last = h.as_array().unwrap().last().unwrap();
+    assert_eq!(last["result"], "failed");
+    assert!(
+        last["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("the switch failed"),
+        "{last}"
+    );
+    // The version built is reused by the next attempt.
+    let out = ok(&mut fx.client(&root, &["install"]));
+    assert!(out.contains("via reuse 1.2.0"), "{out}");
+}
