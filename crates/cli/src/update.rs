@@ -11,9 +11,8 @@ use deltapack_client::{Config, Event, Updater, Version};
 /// file (`deltapack config`).
 #[derive(clap::Args)]
 pub(crate) struct ClientOpts {
-    /// Config file (default: the platform config dir, deltapack/update.toml).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    file: crate::config::ConfigFile,
     /// A versions install: the root holding `current`, `versions/` and
     /// `.deltapack/`.
     #[arg(long, conflicts_with_all = ["executable", "bundle"])]
@@ -49,12 +48,12 @@ pub(crate) struct ClientOpts {
 
 impl ClientOpts {
     fn config_path(&self) -> Result<PathBuf> {
-        config_path(self.config.as_deref())
+        self.file.path()
     }
 
     /// The config file with the flags applied.
     fn settings(&self) -> Result<Config> {
-        let mut c = Config::load(&self.config_path()?)?;
+        let mut c = self.file.load()?;
         // A location given as a flag replaces the configured one.
         if self.install_dir.is_some() || self.executable.is_some() || self.bundle.is_some() {
             c.install_dir = self.install_dir.clone().unwrap_or_default();
@@ -81,15 +80,6 @@ impl ClientOpts {
             c.channel = ch.clone();
         }
         Ok(c)
-    }
-}
-
-/// The config file to use.
-pub(crate) fn config_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
-    match given {
-        Some(p) => Ok(p.to_owned()),
-        None => Config::default_path("deltapack")
-            .context("no config directory (set HOME or pass --config)"),
     }
 }
 
@@ -143,9 +133,10 @@ pub(crate) enum UpdateCommand {
     Launched {
         #[command(flatten)]
         opts: ClientOpts,
-        /// Launches a new version gets before it is rolled back.
-        #[arg(long, default_value_t = 3)]
-        health_launches: u32,
+        /// Launches a new version gets before it is rolled back (default:
+        /// the config's health_launches, 3).
+        #[arg(long)]
+        health_launches: Option<u32>,
     },
     /// One background tick (for a timer): check if the interval has
     /// passed, then download and install as the config's auto_download and
@@ -183,6 +174,22 @@ pub(crate) enum UpdateCommand {
 
 fn updater(o: &ClientOpts) -> Result<Updater> {
     builder(o)?.build().map_err(Into::into)
+}
+
+/// An updater for commands that only read or change the install: the
+/// repository, key and platform may be missing.
+fn local_updater(o: &ClientOpts) -> Result<Updater> {
+    let c = o.settings()?;
+    if [&c.install_dir, &c.executable, &c.bundle]
+        .iter()
+        .all(|p| p.as_os_str().is_empty())
+    {
+        bail!(
+            "set the install location with --install-dir, --executable or --bundle \
+             (or `deltapack config set install_dir|executable|bundle`)"
+        );
+    }
+    Ok(c.local_builder()?.build_local()?)
 }
 
 fn builder(o: &ClientOpts) -> Result<deltapack_client::UpdaterBuilder> {
@@ -328,11 +335,11 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             }
         }
         UpdateCommand::Rollback { opts } => {
-            let v = updater(&opts)?.rollback()?;
+            let v = local_updater(&opts)?.rollback()?;
             out!("rolled back to {v}");
         }
         UpdateCommand::Status { opts } => {
-            let u = updater(&opts)?;
+            let u = local_updater(&opts)?;
             // What a killed updater left is finished or undone first (as an
             // app does at start-up); another updater at work is fine.
             let recovered = match u.recover() {
@@ -398,7 +405,15 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             opts,
             health_launches,
         } => {
-            let u = builder(&opts)?.health_launches(health_launches).build()?;
+            let c = opts.settings()?;
+            let health_launches = health_launches.unwrap_or(c.health_launches);
+            let u = match builder(&opts) {
+                Ok(b) => b.health_launches(health_launches).build()?,
+                Err(_) => c
+                    .local_builder()?
+                    .health_launches(health_launches)
+                    .build_local()?,
+            };
             let l = u.launched()?;
             if opts.json {
                 out!("{}", serde_json::to_string_pretty(&l)?);
@@ -478,18 +493,18 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
         UpdateCommand::Allow { version, opts } => {
             let v = Version::parse(&version)
                 .with_context(|| format!("{version:?} is not a version"))?;
-            if updater(&opts)?.allow(&v)? {
+            if local_updater(&opts)?.allow(&v)? {
                 out!("{v} will be offered again");
             } else {
                 out!("{v} was not refused");
             }
         }
         UpdateCommand::Healthy { opts } => {
-            updater(&opts)?.mark_healthy()?;
+            local_updater(&opts)?.mark_healthy()?;
             out!("marked healthy");
         }
         UpdateCommand::History { opts } => {
-            let h = updater(&opts)?.history()?;
+            let h = local_updater(&opts)?.history()?;
             if opts.json {
                 out!("{}", serde_json::to_string_pretty(&h)?);
             } else {

@@ -513,7 +513,7 @@ fn the_url_check_decides_on_the_host_that_is_asked() {
     let root = fx.base().join("url");
     let check = |repo: &str, allow: Option<&str>| {
         let cfg = fx.base().join("url.toml");
-        let _ = fs_err::remove_file(&cfg);
+        fs_err::write(&cfg, "").unwrap();
         if let Some(a) = allow {
             ok(bin()
                 .args(["config", "set", "allow_hosts", a, "--config"])
@@ -579,6 +579,8 @@ fn check_with_defaults(fault: Fault) -> (String, Duration) {
     let fx = fixture(1);
     fx.server.set(vec![Rule::always("manifest.json", fault)]);
     let root = fx.base().join("slow");
+    // Default settings: an empty config file.
+    fs_err::write(fx.base().join("defaults.toml"), "").unwrap();
     let start = Instant::now();
     let out = bin()
         .args(["update", "check", "--config"])

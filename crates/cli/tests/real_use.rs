@@ -191,3 +191,55 @@ fn a_switch_that_fails_is_recorded_as_failed_not_as_a_kill() {
     let out = ok(&mut fx.client(&root, &["install"]));
     assert!(out.contains("via reuse 1.2.0"), "{out}");
 }
+
+#[test]
+fn a_copied_install_draws_its_own_install_id() {
+    let (fx, root) = fixture();
+    ok(&mut fx.client(&root, &["check"]));
+    let id = fx.status(&root)["install_id"].clone();
+    // A fleet cloned from one image: the copy is another install.
+    let copy = root.with_file_name("copy");
+    ok(Command::new("cp").arg("-a").arg(&root).arg(&copy));
+    assert_eq!(fx.status(&copy)["install_id"], id, "not checked yet");
+    ok(&mut fx.client(&copy, &["check"]));
+    let copied = fx.status(&copy)["install_id"].clone();
+    assert_ne!(copied, id);
+    assert_eq!(copied.as_str().unwrap().len(), 32);
+    // The original keeps its id; the copy keeps its new one.
+    ok(&mut fx.client(&root, &["check"]));
+    ok(&mut fx.client(&copy, &["check"]));
+    assert_eq!(fx.status(&root)["install_id"], id);
+    assert_eq!(fx.status(&copy)["install_id"], copied);
+}
+
+#[test]
+fn local_commands_need_no_repository_and_launched_follows_the_config() {
+    let (fx, root) = fixture();
+    ok(bin()
+        .args(["config", "set", "health_launches", "1", "--config"])
+        .arg(&fx.cfg));
+    ok(&mut fx.client(&root, &["install"]));
+    // Only the install location: what an app's start-up has.
+    let local = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--config")
+            .arg(&fx.cfg)
+            .arg("--install-dir")
+            .arg(&root);
+        c
+    };
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&mut local(&["status", "--json"]))).unwrap();
+    assert_eq!(st["current"], "1.2.0");
+    ok(&mut local(&["history"]));
+    // health_launches = 1 from the config: the second launch rolls back.
+    assert!(ok(&mut local(&["launched"])).contains("launch 1 of 1"));
+    let out = ok(&mut local(&["launched"]));
+    assert!(out.contains("rolled back to 1.0.0"), "{out}");
+    assert_eq!(digest(&root.join("current")), digest(&example(1)));
+    // A check needs the repository, and says so.
+    let (_, err) = fails(&mut local(&["check"]));
+    assert!(err.contains("set the repository"), "{err}");
+}

@@ -146,7 +146,8 @@ fn doctor_reports_and_advises() {
         .arg(key.with_extension("key"))
         .arg(format!("--platform=linux={}", example(1).display())));
     let root = t.path().join("app");
-    let cfg = t.path().join("none.toml");
+    let cfg = t.path().join("empty.toml");
+    fs_err::write(&cfg, "").unwrap();
     let doctor = |repo_arg: &str| {
         let mut c = bin();
         c.arg("doctor")
@@ -194,4 +195,45 @@ fn doctor_reports_and_advises() {
         text.contains("[FAIL] repository") && text.contains("->"),
         "{text}"
     );
+}
+
+#[test]
+fn each_app_has_its_own_config_and_a_missing_config_file_is_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let env = |c: &mut std::process::Command| {
+        c.env("XDG_CONFIG_HOME", t.path().join("config"))
+            .env("HOME", t.path());
+    };
+    let config = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("config").args(args);
+        env(&mut c);
+        c
+    };
+    ok(&mut config(&["set", "channel", "beta", "--app", "one"]));
+    ok(&mut config(&["set", "channel", "canary", "--app", "two"]));
+    assert_eq!(
+        ok(&mut config(&["get", "channel", "--app", "one"])).trim(),
+        "beta"
+    );
+    assert_eq!(
+        ok(&mut config(&["get", "channel", "--app", "two"])).trim(),
+        "canary"
+    );
+    let one = ok(&mut config(&["path", "--app", "one"]));
+    let two = ok(&mut config(&["path", "--app", "two"]));
+    assert_ne!(one, two);
+    assert!(one.trim().ends_with("one/update.toml"), "{one}");
+    // DELTAPACK_APP selects it too.
+    let mut c = config(&["get", "channel"]);
+    c.env("DELTAPACK_APP", "two");
+    assert_eq!(ok(&mut c).trim(), "canary");
+    // A config file named on the command line must exist.
+    let mut c = bin();
+    c.args(["update", "status", "--config"])
+        .arg(t.path().join("typo.toml"))
+        .args(["--install-dir"])
+        .arg(t.path().join("app"));
+    let (_, err) = fails(&mut c);
+    assert!(err.contains("typo.toml does not exist"), "{err}");
 }

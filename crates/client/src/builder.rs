@@ -198,9 +198,34 @@ impl UpdaterBuilder {
         self
     }
 
+    /// Builds an updater for the calls that read or change only the
+    /// install and its state — `status`, `history`, `launched`,
+    /// `mark_healthy`, `rollback`, `allow`, `recover`, `repair` — without a
+    /// repository, key or platform (an app's start-up, a dashboard, a user
+    /// without the settings). A call that needs the repository returns
+    /// [`Error::Config`].
+    pub fn build_local(mut self) -> Result<Updater, Error> {
+        let local = self.repository.is_none() && self.source.is_none();
+        if local {
+            self.source = Some(Box::new(crate::source::DirSource::new(
+                "(no repository configured)",
+            )));
+        }
+        if self.platform.is_none() {
+            self.platform = Some(String::new());
+        }
+        let mut u = self.build_with(false)?;
+        u.local_only = local || u.keys.is_empty();
+        Ok(u)
+    }
+
     /// Checks the settings and builds the updater.
     pub fn build(self) -> Result<Updater, Error> {
-        if self.keys.is_empty() {
+        self.build_with(true)
+    }
+
+    fn build_with(self, need_keys: bool) -> Result<Updater, Error> {
+        if need_keys && self.keys.is_empty() {
             return Err(Error::Config("at least one public key is required"));
         }
         if self.keep == 0 {
@@ -260,6 +285,7 @@ impl UpdaterBuilder {
             store: Store::new(store),
             strategy,
             current_hint: self.current_version,
+            local_only: false,
             keep: self.keep,
             now: self.now,
             health_launches: self.health_launches,

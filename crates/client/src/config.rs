@@ -126,21 +126,13 @@ pub const KEYS: [&str; 19] = [
 ];
 
 impl Config {
-    /// Where an app's config lives: `$XDG_CONFIG_HOME/<app>/update.toml`
-    /// (or `~/.config/…`) on Linux, `~/Library/Application Support/<app>/`
-    /// on macOS, `%APPDATA%\<app>\` on Windows.
+    /// Where an app's config lives: `update.toml` in the app's directory
+    /// of the platform's config dir (`$XDG_CONFIG_HOME/<app>/` or
+    /// `~/.config/<app>/` on Linux, `~/Library/Application Support/<app>/`
+    /// on macOS, `%APPDATA%\<app>\config\` on Windows), by the
+    /// `directories` crate. Each app id has its own file.
     pub fn default_path(app: &str) -> Option<PathBuf> {
-        let base = if cfg!(windows) {
-            std::env::var_os("APPDATA").map(PathBuf::from)
-        } else if cfg!(target_os = "macos") {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Application Support"))
-        } else {
-            std::env::var_os("XDG_CONFIG_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        };
-        base.map(|b| b.join(app).join("update.toml"))
+        directories::ProjectDirs::from("", "", app).map(|d| d.config_dir().join("update.toml"))
     }
 
     /// Reads a config file; a missing file gives the defaults.
@@ -298,6 +290,37 @@ impl Config {
         Ok(())
     }
 
+    /// An updater builder with the local settings only (install location,
+    /// state, history and health settings; no repository, key or
+    /// platform): for [`UpdaterBuilder::build_local`].
+    pub fn local_builder(&self) -> Result<UpdaterBuilder, Error> {
+        let mut b = crate::Updater::builder()
+            .keep_versions(self.keep_versions)
+            .health_launches(self.health_launches);
+        if !self.platform.is_empty() {
+            b = b.platform(self.platform.clone());
+        }
+        Ok(self.locate(b))
+    }
+
+    /// The install location and state directory settings on `b`.
+    fn locate(&self, mut b: UpdaterBuilder) -> UpdaterBuilder {
+        let given = |p: &PathBuf| !p.as_os_str().is_empty();
+        if given(&self.install_dir) {
+            b = b.install_dir(self.install_dir.clone());
+        }
+        if given(&self.executable) {
+            b = b.executable(self.executable.clone());
+        }
+        if given(&self.bundle) {
+            b = b.bundle(self.bundle.clone());
+        }
+        if given(&self.state_dir) {
+            b = b.state_dir(self.state_dir.clone());
+        }
+        b
+    }
+
     /// An updater builder with these settings.
     pub fn builder(&self) -> Result<UpdaterBuilder, Error> {
         let mut b = crate::Updater::builder()
@@ -316,19 +339,7 @@ impl Config {
                 self.check_timeout_secs.max(1),
             ))
             .min_rate(self.min_rate);
-        let given = |p: &PathBuf| !p.as_os_str().is_empty();
-        if given(&self.install_dir) {
-            b = b.install_dir(self.install_dir.clone());
-        }
-        if given(&self.executable) {
-            b = b.executable(self.executable.clone());
-        }
-        if given(&self.bundle) {
-            b = b.bundle(self.bundle.clone());
-        }
-        if given(&self.state_dir) {
-            b = b.state_dir(self.state_dir.clone());
-        }
+        b = self.locate(b);
         for k in &self.public_keys {
             b = b.public_key(PublicKey::from_text(k).map_err(|e| Error::InvalidSetting {
                 key: "public_keys".into(),

@@ -106,6 +106,21 @@ pub(crate) struct State {
     /// The version at an executable's or a bundle's path and what the path
     /// held then (a versions install's `current` link is its own record).
     pub(crate) current: Option<crate::strategy::Installed>,
+    /// Where this state directory is and which directory it is (path and
+    /// identity): when either changes, the install was copied or moved,
+    /// and it draws a new install id (a fleet cloned from one image must
+    /// not share one rollout bucket).
+    pub(crate) bound: Option<Binding>,
+}
+
+/// See [`State::bound`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Binding {
+    /// The state directory's absolute path.
+    pub(crate) path: String,
+    /// Its identity.
+    pub(crate) identity: crate::strategy::IdentityRecord,
 }
 
 /// Attempts after which a version whose verified full bundle keeps failing
@@ -151,6 +166,7 @@ struct Raw {
     failures: Option<serde::de::IgnoredAny>,
     time_floor: u64,
     current: Option<crate::strategy::Installed>,
+    bound: Option<Binding>,
 }
 
 impl State {
@@ -162,12 +178,35 @@ impl State {
 
     /// A new state with a fresh install id.
     fn fresh() -> Result<State, Error> {
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
         Ok(State {
-            install_id: deltapack_tree::hex(&id),
+            install_id: new_install_id()?,
             ..State::default()
         })
+    }
+
+    /// Binds the state to where it is; a copied or moved install (the
+    /// binding differs) draws a new install id. Returns whether anything
+    /// changed.
+    pub(crate) fn bind(&mut self, root: &Root) -> Result<bool, Error> {
+        let path = std::path::absolute(root.path())
+            .map_err(Error::from)?
+            .to_string_lossy()
+            .into_owned();
+        let Some(identity) = root.identity("").ok().flatten() else {
+            return Ok(false);
+        };
+        let now = Binding {
+            path,
+            identity: identity.into(),
+        };
+        if self.bound.as_ref() == Some(&now) {
+            return Ok(false);
+        }
+        if self.bound.is_some() {
+            self.install_id = new_install_id()?;
+        }
+        self.bound = Some(now);
+        Ok(true)
     }
 
     /// Parses a state file's bytes (bounded, strict).
@@ -201,6 +240,7 @@ impl State {
             broken: raw.broken,
             time_floor: raw.time_floor,
             current: raw.current,
+            bound: raw.bound,
         })
     }
 
@@ -271,6 +311,13 @@ impl State {
             self.install_id = id.clone();
         }
     }
+}
+
+/// 16 random bytes in hex.
+fn new_install_id() -> Result<String, Error> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(deltapack_tree::hex(&id))
 }
 
 /// One copy of the state file: its bytes, and what they parse to.

@@ -23,8 +23,9 @@ impl Updater {
         let mut st = self.state()?;
         let clock = self.now();
         let now = st.trusted_now(clock);
-        if clock > st.time_floor {
-            st.time_floor = clock;
+        let rebound = st.bind(root)?;
+        if clock > st.time_floor || rebound {
+            st.time_floor = st.time_floor.max(clock);
             st.save(root)?;
         }
         let m = self.verify_manifest(&bytes, now)?;
@@ -59,6 +60,11 @@ impl Updater {
     }
 
     fn fetch_manifest(&self) -> Result<Vec<u8>, Error> {
+        if self.local_only {
+            return Err(Error::Config(
+                "this updater was built for local calls only: set the repository, public key and platform",
+            ));
+        }
         self.transport
             .fetch(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)
     }

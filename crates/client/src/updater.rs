@@ -27,6 +27,8 @@ pub struct Updater {
     pub(crate) strategy: Strategy,
     /// The version the app says it is (see `UpdaterBuilder::current_version`).
     pub(crate) current_hint: Option<Version>,
+    /// Built for local calls only (see `UpdaterBuilder::build_local`).
+    pub(crate) local_only: bool,
     pub(crate) keep: usize,
     pub(crate) now: Option<u64>,
     pub(crate) health_launches: u32,
@@ -69,6 +71,9 @@ pub struct Status {
     pub runs_from: PathBuf,
     /// Where the updater keeps its state.
     pub state_dir: PathBuf,
+    /// This install's random id (its staged-rollout bucket); a copied or
+    /// moved install draws a new one at its next check.
+    pub install_id: String,
     /// The running version.
     pub current: Option<Version>,
     /// Versions on disk.
@@ -299,6 +304,7 @@ impl Updater {
             install_dir: self.strategy.location().to_owned(),
             runs_from: self.strategy.runs_from(),
             state_dir: self.store.path().to_owned(),
+            install_id: st.install_id.clone(),
             current: current.clone(),
             installed,
             channel: self.channel.clone(),

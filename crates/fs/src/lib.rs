@@ -637,11 +637,17 @@ impl Root {
         swap::exchange(&pa, &pb).map_err(|e| annotate(e, &pa).into())
     }
 
-    /// What `rel` is on disk (not following it): see [`Identity`].
+    /// What `rel` is on disk (not following it; the root itself, which
+    /// is trusted, for an empty path): see [`Identity`].
     pub fn identity(&self, rel: impl AsRef<Path>) -> Result<Option<Identity>> {
         let rel = rel.as_ref();
-        let Some(p) = self.walk(rel, false)? else {
-            return Ok(None);
+        let p = if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            let Some(p) = self.walk(rel, false)? else {
+                return Ok(None);
+            };
+            p
         };
         let m = match fs_err::symlink_metadata(&p) {
             Ok(m) => m,
