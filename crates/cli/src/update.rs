@@ -309,7 +309,25 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 Some(v) => Some(u.check_version(
                     &Version::parse(&v).with_context(|| format!("{v:?} is not a version"))?,
                 )?),
-                None => u.check_with(manual, &progress)?,
+                None => match u.check_with(manual, &progress) {
+                    Ok(up) => up,
+                    // No network: what was downloaded, against the
+                    // manifest accepted then.
+                    Err(e) if e.is_transport() => match u.check_offline(manual) {
+                        Ok(Some(up)) => {
+                            p.bar.suspend(|| {
+                                eprintln!(
+                                    "the repository cannot be reached ({}); installing the downloaded {}",
+                                    e.full_message(),
+                                    up.version
+                                );
+                            });
+                            Some(up)
+                        }
+                        _ => return Err(e.into()),
+                    },
+                    Err(e) => return Err(e.into()),
+                },
             };
             let Some(up) = up else {
                 p.bar.finish_and_clear();

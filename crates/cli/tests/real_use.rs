@@ -243,3 +243,51 @@ fn local_commands_need_no_repository_and_launched_follows_the_config() {
     let (_, err) = fails(&mut local(&["check"]));
     assert!(err.contains("set the repository"), "{err}");
 }
+
+#[test]
+fn a_downloaded_update_installs_offline() {
+    let (fx, root) = fixture();
+    let served = serve(&fx.repo);
+    let online = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--config")
+            .arg(&fx.cfg)
+            .arg("--install-dir")
+            .arg(&root)
+            .args(["--repo", &served.1, "--platform", "linux", "--pub"])
+            .arg(fx.key.with_extension("pub"));
+        c
+    };
+    let out = ok(&mut online(&["download"]));
+    assert!(out.contains("downloaded 1.2.0"), "{out}");
+    let url = served.1.clone();
+    drop(served);
+    // The network is gone: the check fails, the downloaded update installs.
+    let mut c = bin();
+    c.arg("update")
+        .arg("install")
+        .arg("--config")
+        .arg(&fx.cfg)
+        .arg("--install-dir")
+        .arg(&root)
+        .args(["--repo", &url, "--platform", "linux", "--pub"])
+        .arg(fx.key.with_extension("pub"));
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("installing the downloaded 1.2.0"), "{err}");
+    assert_eq!(digest(&root.join("current")), digest(&example(3)));
+    // Nothing downloaded and no network: the network's error, as it was.
+    let (_, err) = fails(
+        bin()
+            .args(["update", "install", "--to", "1.1.0", "--config"])
+            .arg(&fx.cfg)
+            .arg("--install-dir")
+            .arg(&root)
+            .args(["--repo", &url, "--platform", "linux", "--pub"])
+            .arg(fx.key.with_extension("pub")),
+    );
+    assert!(err.contains("could not connect"), "{err}");
+}

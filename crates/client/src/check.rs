@@ -61,6 +61,50 @@ impl Updater {
         self.offer(m, current, &target).map(Some)
     }
 
+    /// [`check_with`](Updater::check_with) without the network: against
+    /// the manifest accepted at the last check, and only an update whose
+    /// packages are all downloaded already (`download` earlier, then no
+    /// network). `Ok(None)` when there is nothing to install.
+    pub fn check_offline(&self, manual: bool) -> Result<Option<Update>, Error> {
+        let m = self.accepted_manifest()?;
+        let current = self.identified(&m)?;
+        let st = self.state()?;
+        let refused = st.refused.keys().cloned().collect();
+        let want = Want {
+            channel: &self.channel,
+            platform: &self.platform,
+            current: current.as_ref(),
+            install_id: st.install_id.as_bytes(),
+            ignore_rollout: manual,
+            refused: &refused,
+        };
+        let Some(target) = plan::target(&m, &want) else {
+            return Ok(None);
+        };
+        let mut u = self.offer(m, current, &target)?;
+        let cache = crate::downloads::Cache::new(&self.store.root);
+        let cached = |p: &UpdatePath| -> Result<bool, Error> {
+            for s in &p.steps {
+                if !cache.has(&s.artifact)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        if !cached(&u.path)? {
+            // The download may have taken the full bundle (a delta failed).
+            let full = self.full_path(&u)?;
+            if !cached(&full)? {
+                return Err(Error::NotDownloaded {
+                    version: u.version.to_string(),
+                });
+            }
+            u.download_bytes = full.bytes();
+            u.path = full;
+        }
+        Ok(Some(u))
+    }
+
     /// The newest good (not yanked) version on the channel with a build for
     /// this platform, whatever is installed.
     pub fn newest_on_channel(&self) -> Result<Option<Version>, Error> {

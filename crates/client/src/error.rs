@@ -153,6 +153,13 @@ pub enum Error {
     /// Nothing is installed.
     #[error("nothing is installed")]
     NothingInstalled,
+    /// An offline install was asked for, but the update's packages are not
+    /// all downloaded.
+    #[error("the packages of {version} are not downloaded: download them while online first")]
+    NotDownloaded {
+        /// The version.
+        version: String,
+    },
     /// The app's path holds something this updater did not install and
     /// the repository does not list (its tree digest matches no release).
     #[error(
@@ -338,6 +345,15 @@ impl From<deltapack_fs::Error> for Error {
 }
 
 impl Error {
+    /// Whether the repository could not be reached or did not answer as it
+    /// should (so that what is on this machine may do instead).
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            Error::Network { .. } | Error::HttpStatus { .. } | Error::Redirect { .. }
+        )
+    }
+
     /// The message with every cause after it, each once (`a: b: c`), for
     /// logs, bindings and history notes.
     pub fn full_message(&self) -> String {

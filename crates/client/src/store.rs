@@ -6,6 +6,7 @@
 //! <state>/state.json          install id, last sequence, time floor, refusals, current
 //! <state>/state.backup.json   the same, written after it
 //! <state>/history.jsonl       append-only update history
+//! <state>/manifest.json       the last manifest accepted (to install what was downloaded, offline)
 //! <state>/journal.json        only while a switch is under way
 //! <state>/downloads/          packages, named by their hash
 //! <state>/tmp/                chain intermediates, trees being deleted
@@ -36,7 +37,8 @@ const MAX_PATHS: u64 = 64 << 20;
 /// What the client writes here: a link at any of these is refused before
 /// an operation starts (the writes themselves refuse links too; this makes
 /// the refusal come before the switch, not after it).
-const WRITTEN: [&str; 9] = [
+const WRITTEN: [&str; 10] = [
+    "manifest.json",
     "history.jsonl",
     "state.json",
     "state.backup.json",

@@ -11,6 +11,8 @@ use crate::{Error, Event, Updater};
 
 /// Name of the manifest at the repository root.
 pub(crate) const MANIFEST: &str = "manifest.json";
+/// The last manifest accepted, in the state directory.
+pub(crate) const ACCEPTED: &str = "manifest.json";
 
 impl Updater {
     /// Fetches and verifies the manifest, refuses one older than the last
@@ -39,7 +41,39 @@ impl Updater {
         st.last_check = Some(clock);
         // Signed by a trusted key: its issue time is the publisher's word.
         st.time_floor = st.time_floor.max(m.issued);
+        // Kept, so that what is downloaded now can be installed offline.
+        root.write_atomic(ACCEPTED, &bytes)?;
         st.save(root)?;
+        Ok(m)
+    }
+
+    /// The manifest this install accepted last, as kept at its check:
+    /// re-verified under the embedded keys (its expiry was checked when it
+    /// was accepted), and refused unless its sequence is the one recorded.
+    pub(crate) fn accepted_manifest(&self) -> Result<Manifest, Error> {
+        let url = self.store.root.join(ACCEPTED).display().to_string();
+        let bytes = self
+            .store
+            .root
+            .read(ACCEPTED, deltapack_manifest::MAX_MANIFEST_SIZE as u64)?
+            .ok_or(Error::Config(
+                "no manifest was kept from an earlier check: go online once",
+            ))?;
+        let m = Verifier::new(&self.keys)
+            .ignore_expiry()
+            .verify(&bytes)
+            .map_err(|source| Error::Manifest {
+                url: url.clone(),
+                source,
+            })?
+            .into_manifest();
+        let st = self.state()?;
+        if m.sequence != st.last_sequence {
+            return Err(Error::Rollback {
+                have: st.last_sequence,
+                offered: m.sequence,
+            });
+        }
         Ok(m)
     }
 
