@@ -720,3 +720,23 @@ fn errors_print_each_cause_once() {
     let err = failed(&fx.run(&root, &["check"]));
     assert!(err.contains("manifest.json: HTTP 404 Not Found"), "{err}");
 }
+
+#[test]
+fn a_background_download_does_not_block_what_an_app_does_at_start() {
+    let fx = fixture(2);
+    let root = fx.fresh("bg");
+    // A slow download (1 KiB/s: about a second and a half).
+    fx.server
+        .set(vec![Rule::always("from-1.0.0.dpk", Fault::Drip(1024))]);
+    let mut download = fx.client(&root, &["download"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(download.try_wait().unwrap().is_none(), "still downloading");
+    for args in [&["launched"][..], &["check"], &["status"], &["healthy"]] {
+        let out = fx.run(&root, args);
+        assert!(out.status.success(), "{args:?} while downloading: {out:?}");
+    }
+    assert!(download.wait().unwrap().success());
+    fx.server.honest();
+    let out = ok(&mut fx.client(&root, &["install"]));
+    assert!(out.contains("via delta 1.0.0->1.1.0"), "{out}");
+}

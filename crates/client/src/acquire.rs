@@ -105,8 +105,12 @@ impl Updater {
     /// Downloads the update's packages (resuming, retrying, hash-checked).
     /// If a delta cannot be downloaded intact, the full bundle is
     /// downloaded instead ([`Downloaded::fallback`] says why).
+    ///
+    /// It takes the download cache's own lock, not the install's, so the
+    /// fast calls an app makes at start (`launched`, `check`, `status`) are
+    /// not blocked by a download running in the background.
     pub fn download(&self, u: &Update, progress: &dyn Fn(Event)) -> Result<Downloaded, Error> {
-        let _lock = self.lock()?;
+        let _lock = self.downloads_lock()?;
         self.check_space(u.download_bytes)?;
         let first = self.fetch_path(&u.path, progress);
         let reason = match first {
@@ -151,6 +155,7 @@ impl Updater {
     /// the full bundle is downloaded and used instead; the reason is kept.
     pub fn apply(&self, d: &Downloaded, progress: &dyn Fn(Event)) -> Result<Staged, Error> {
         let _lock = self.lock()?;
+        let _downloads = self.downloads_lock()?;
         let u = &d.update;
         if let Some(s) = self.reuse(u, d.bytes)? {
             return Ok(s);
@@ -182,6 +187,7 @@ impl Updater {
         progress: &dyn Fn(Event),
     ) -> Result<Staged, Error> {
         let _lock = self.lock()?;
+        let _downloads = self.downloads_lock()?;
         if let Some(s) = self.reuse(u, 0)? {
             return Ok(s);
         }

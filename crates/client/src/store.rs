@@ -12,7 +12,8 @@
 //! <state>/tmp/                chain intermediates, trees being deleted
 //! <state>/trees/<v>.json      version v's tree digest and paths as released (its base for the next delta)
 //! <state>/kept/<v>            an executable's previous versions
-//! <state>/lock                held while an updater runs
+//! <state>/lock                held while an updater changes the install
+//! <state>/downloads.lock      held while packages are downloaded
 //! ```
 //!
 //! Every path is reached through [`deltapack_fs::Root`]: nothing in it is
@@ -37,8 +38,9 @@ const MAX_PATHS: u64 = 64 << 20;
 /// What the client writes here: a link at any of these is refused before
 /// an operation starts (the writes themselves refuse links too; this makes
 /// the refusal come before the switch, not after it).
-const WRITTEN: [&str; 10] = [
+const WRITTEN: [&str; 11] = [
     "manifest.json",
+    "downloads.lock",
     "history.jsonl",
     "state.json",
     "state.backup.json",

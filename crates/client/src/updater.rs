@@ -142,6 +142,19 @@ impl Updater {
         Ok(l)
     }
 
+    /// The download cache's lock: one downloader at a time, without the
+    /// install's lock (see [`Updater::download`]).
+    pub(crate) fn downloads_lock(&self) -> Result<deltapack_fs::Lock, Error> {
+        self.strategy.prepare()?;
+        self.store.root.ensure()?;
+        self.store.refuse_links()?;
+        match self.store.root.lock("downloads.lock") {
+            Ok(l) => Ok(l),
+            Err(deltapack_fs::Error::Locked { pid, .. }) => Err(Error::Busy { pid }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The version the app's path holds; an install this updater did not
     /// make (or no longer recognises) is an error until a check identifies
     /// it ([`Updater::check`] does).

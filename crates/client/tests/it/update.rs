@@ -266,18 +266,32 @@ fn one_updater_at_a_time_and_transport_rules() {
     let (r, _t, root) = installed(5, "1.0.0");
     let u = r.updater(&root).build().unwrap();
     let up = u.check().unwrap().unwrap();
-    let lock = fs_err::OpenOptions::new()
-        .write(true)
-        .open(root.join(".deltapack/lock"))
-        .unwrap()
-        .into_parts()
-        .0;
-    lock.try_lock().unwrap();
-    fs_err::write(root.join(".deltapack/lock"), "4242").unwrap();
-    let e = u.download(&up, &|_| {}).unwrap_err();
+    let hold = |name: &str| {
+        let path = root.join(".deltapack").join(name);
+        fs_err::write(&path, "4242").unwrap();
+        let f = fs_err::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .into_parts()
+            .0;
+        f.try_lock().unwrap();
+        f
+    };
+    // Another updater changing the install: no apply, no install...
+    let lock = hold("lock");
+    let e = u.download_and_apply(&up, &|_| {}).unwrap_err();
     assert!(matches!(e, Error::Busy { pid: Some(4242) }), "{e:?}");
     assert!(e.to_string().contains("pid 4242"), "{e}");
+    // ...but a download goes on: it has its own lock.
+    u.download(&up, &|_| {}).unwrap();
     drop(lock);
+    let downloading = hold("downloads.lock");
+    assert!(matches!(
+        u.download(&up, &|_| {}),
+        Err(Error::Busy { pid: Some(4242) })
+    ));
+    drop(downloading);
     u.download(&up, &|_| {}).unwrap();
     for bad in ["http://updates.example.com/", "ftp://x/"] {
         let e = deltapack_client::Updater::builder()
