@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p deltapack-cli
-bin=$PWD/target/release/deltapack
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/deltapack
 work=$(mktemp -d "${TMPDIR:-/tmp}/deltapack-demo.XXXXXX")
 server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
@@ -20,7 +20,7 @@ step "release CI: a key pair, then three versions into a repository (deltas from
 "$bin" keygen -o "$work/release"
 for v in 1:1.0.0 2:1.1.0 3:1.2.0; do
   "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --deltas 1 \
-    --key "$work/release.key" --platform "linux-x86_64=testdata/example/v${v%%:*}" 2>/dev/null
+    --key "$work/release.key" --platform "linux-x86_64=testdata/example/v${v%%:*}"
 done
 "$bin" repo verify "$work/repo" --pub "$work/release.pub"
 (cd "$work/repo" && find . -type f | sort | xargs ls -l | awk '{printf "  %8d  %s\n", $5, $9}')

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use deltapack_client::{CONFIG_KEYS, Config};
+use deltapack_client::Config;
 
 /// Which config file: given, or the app's default one.
 #[derive(clap::Args, Clone, Debug)]
@@ -95,9 +95,8 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<()> {
             if json {
                 out!("{}", serde_json::to_string_pretty(&c)?);
             } else {
-                for k in CONFIG_KEYS {
-                    out!("{k} = {}", c.get(k)?);
-                }
+                // Valid TOML: what `config show > update.toml` gives back.
+                out!("{}", c.to_toml()?.trim_end());
             }
         }
         ConfigCommand::Get { key, file } => {

@@ -224,6 +224,10 @@ fn each_app_has_its_own_config_and_a_missing_config_file_is_an_error() {
     let two = ok(&mut config(&["path", "--app", "two"]));
     assert_ne!(one, two);
     assert!(one.trim().ends_with("one/update.toml"), "{one}");
+    // `config show` prints the file's TOML: it reads back as the same settings.
+    let shown = ok(&mut config(&["show", "--app", "one"]));
+    let parsed = deltapack_client::Config::parse(shown.as_bytes()).unwrap();
+    assert_eq!(parsed.channel, "beta");
     // DELTAPACK_APP selects it too.
     let mut c = config(&["get", "channel"]);
     c.env("DELTAPACK_APP", "two");

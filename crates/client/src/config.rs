@@ -184,6 +184,14 @@ impl Config {
         Ok(())
     }
 
+    /// The settings as TOML text (what [`Config::save`] writes).
+    pub fn to_toml(&self) -> Result<String, Error> {
+        toml::to_string_pretty(self).map_err(|e| Error::InvalidSetting {
+            key: "(all)".into(),
+            reason: e.to_string(),
+        })
+    }
+
     /// One setting as text (lists joined with `,`).
     pub fn get(&self, key: &str) -> Result<String, Error> {
         Ok(match key {
