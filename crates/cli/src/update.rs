@@ -362,7 +362,9 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             // app does at start-up); another updater at work is fine.
             let recovered = match u.recover() {
                 Ok(r) => r,
-                Err(deltapack_client::Error::Busy { .. }) => deltapack_client::Recovery::default(),
+                Err(
+                    deltapack_client::Error::Busy { .. } | deltapack_client::Error::ReadOnly { .. },
+                ) => deltapack_client::Recovery::default(),
                 Err(e) => return Err(e.into()),
             };
             if !opts.json {
@@ -440,6 +442,11 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                     deltapack_client::Launch::Healthy => out!("healthy"),
                     deltapack_client::Launch::OnProbation { launches } => {
                         out!("on probation: launch {launches} of {health_launches}");
+                    }
+                    deltapack_client::Launch::Unrecorded { launches } => {
+                        out!(
+                            "on probation: launch not counted ({launches} of {health_launches} so far): this user cannot write the install"
+                        );
                     }
                     deltapack_client::Launch::RolledBack { from, to } => {
                         out!("{from} never reported healthy: rolled back to {to}");
@@ -560,6 +567,9 @@ pub(crate) fn doctor(opts: ClientOpts, fix: bool) -> Result<()> {
             );
         } else {
             out!("the state is readable: nothing to repair");
+        }
+        if let Some(c) = &r.current {
+            out!("repaired the install: {c}");
         }
     }
     let mut checks = vec![Check {

@@ -291,3 +291,281 @@ fn a_downloaded_update_installs_offline() {
     );
     assert!(err.contains("could not connect"), "{err}");
 }
+
+/// `cmd` run by a user who does not own the install: as root, through
+/// `setpriv` as `nobody`; otherwise as this user, with the install made
+/// read-only (`chmod -R a-w`, undone by the returned guard's drop).
+struct OtherUser {
+    root: bool,
+    locked: Vec<PathBuf>,
+}
+
+impl OtherUser {
+    fn new(paths: &[&Path]) -> OtherUser {
+        let uid = ok(Command::new("id").arg("-u"));
+        let root = uid.trim() == "0";
+        if !root {
+            for p in paths {
+                ok(Command::new("chmod").arg("-R").arg("a-w").arg(p));
+            }
+        }
+        OtherUser {
+            root,
+            locked: paths.iter().map(|p| p.to_path_buf()).collect(),
+        }
+    }
+
+    fn run(&self, cmd: &Command) -> Command {
+        if !self.root {
+            let mut c = Command::new(cmd.get_program());
+            c.args(cmd.get_args());
+            return c;
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        c
+    }
+}
+
+impl Drop for OtherUser {
+    fn drop(&mut self) {
+        if !self.root {
+            for p in &self.locked {
+                let _ = Command::new("chmod").arg("-R").arg("u+w").arg(p).status();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_user_who_does_not_own_the_install_can_read_check_and_launch() {
+    let (fx, root) = fixture();
+    ok(&mut fx.client(&root, &["install", "--to", "1.1.0"]));
+    // Everyone may read the fixture (a system-wide install in /opt).
+    ok(Command::new("chmod").arg("a+rx").arg(fx.t.path()));
+    let state = root.join(".deltapack/state.json");
+    let before = fs_err::read(&state).unwrap();
+    let other = OtherUser::new(&[&root]);
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&mut other.run(&fx.client(&root, &["status", "--json"]))))
+            .unwrap();
+    assert_eq!(st["current"], "1.1.0");
+    assert_eq!(st["on_probation"]["version"], "1.1.0");
+    ok(&mut other.run(&fx.client(&root, &["history"])));
+    let out = ok(&mut other.run(&fx.client(&root, &["check"])));
+    assert!(out.contains("1.2.0"), "{out}");
+    let out = ok(&mut other.run(&fx.client(&root, &["launched"])));
+    assert!(out.contains("launch not counted"), "{out}");
+    // What changes the install says who can do it, and changes nothing.
+    for args in [&["healthy"][..], &["install"], &["rollback"]] {
+        let (_, err) = fails(&mut other.run(&fx.client(&root, args)));
+        assert!(
+            err.contains("cannot be written by this user"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(digest(&root.join("current")), digest(&example(2)));
+    assert_eq!(fs_err::read(&state).unwrap(), before);
+    let mut doctor = bin();
+    doctor
+        .arg("doctor")
+        .arg("--config")
+        .arg(&fx.cfg)
+        .arg("--install-dir")
+        .arg(&root)
+        .arg("--repo")
+        .arg(&fx.repo)
+        .args(["--platform", "linux", "--pub"])
+        .arg(fx.key.with_extension("pub"));
+    let out = ok(&mut other.run(&doctor));
+    assert!(out.contains("[warn] access"), "{out}");
+    // Once the owner ends probation, the user's calls have nothing to write.
+    drop(other);
+    ok(&mut fx.client(&root, &["healthy"]));
+    let other = OtherUser::new(&[&root]);
+    ok(&mut other.run(&fx.client(&root, &["healthy"])));
+    let out = ok(&mut other.run(&fx.client(&root, &["launched"])));
+    assert!(out.contains("healthy"), "{out}");
+}
+
+#[test]
+fn doctor_fix_puts_back_a_current_that_is_not_the_link_it_writes() {
+    use std::os::unix::fs::symlink;
+    let doctor_fix = |fx: &Fx, root: &Path| {
+        let mut c = bin();
+        c.args(["doctor", "--fix", "--config"])
+            .arg(&fx.cfg)
+            .arg("--install-dir")
+            .arg(root)
+            .arg("--repo")
+            .arg(&fx.repo)
+            .args(["--platform", "linux", "--pub"])
+            .arg(fx.key.with_extension("pub"));
+        ok(&mut c)
+    };
+    type Break = fn(&Path);
+    let cases: [(&str, Break); 5] = [
+        ("absolute link", |r| {
+            fs_err::remove_file(r.join("current")).unwrap();
+            symlink(r.join("versions/1.1.0"), r.join("current")).unwrap();
+        }),
+        ("./versions/X", |r| {
+            fs_err::remove_file(r.join("current")).unwrap();
+            symlink("./versions/1.1.0", r.join("current")).unwrap();
+        }),
+        ("dangling link", |r| {
+            fs_err::remove_file(r.join("current")).unwrap();
+            symlink("versions/9.9.9", r.join("current")).unwrap();
+        }),
+        // A backup restored with `cp -rL`; the app wrote data since.
+        ("restored directory", |r| {
+            fs_err::remove_file(r.join("current")).unwrap();
+            ok(Command::new("cp")
+                .arg("-r")
+                .arg(r.join("versions/1.1.0"))
+                .arg(r.join("current")));
+            fs_err::create_dir(r.join("current/instance")).unwrap();
+            fs_err::write(r.join("current/instance/app.db"), b"user data").unwrap();
+        }),
+        // A directory that is no version at all.
+        ("foreign directory", |r| {
+            fs_err::remove_file(r.join("current")).unwrap();
+            fs_err::create_dir(r.join("current")).unwrap();
+            fs_err::write(r.join("current/notes.txt"), b"mine").unwrap();
+        }),
+    ];
+    for (name, break_it) in cases {
+        let (fx, root) = fixture();
+        ok(&mut fx.client(&root, &["install", "--to", "1.1.0"]));
+        break_it(&root);
+        let (_, err) = fails(&mut fx.client(&root, &["status"]));
+        assert!(err.contains("doctor --fix"), "{name}: {err}");
+        let out = doctor_fix(&fx, &root);
+        assert!(out.contains("repaired the install"), "{name}: {out}");
+        assert_eq!(
+            fs_err::read_link(root.join("current")).unwrap(),
+            Path::new("versions/1.1.0"),
+            "{name}"
+        );
+        assert_eq!(fx.status(&root)["current"], "1.1.0", "{name}");
+        let aside = |pattern: &str| -> Vec<PathBuf> {
+            fs_err::read_dir(&root)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().contains(pattern))
+                .collect()
+        };
+        // Every file the user had is still there.
+        match name {
+            "restored directory" => {
+                // The directory the app ran from is the version now, its
+                // data with it; the version's earlier copy is kept aside.
+                assert_eq!(
+                    fs_err::read(root.join("current/instance/app.db")).unwrap(),
+                    b"user data"
+                );
+                let old = aside("versions-1.1.0.restored-");
+                assert_eq!(old.len(), 1, "{old:?}");
+                assert_eq!(digest(&old[0]), digest(&example(2)));
+            }
+            "foreign directory" => {
+                let moved = aside("current.restored-");
+                assert_eq!(moved.len(), 1, "{moved:?}");
+                assert_eq!(fs_err::read(moved[0].join("notes.txt")).unwrap(), b"mine");
+                assert_eq!(digest(&root.join("current")), digest(&example(2)));
+            }
+            _ => assert_eq!(digest(&root.join("current")), digest(&example(2)), "{name}"),
+        }
+        // And updates go on.
+        ok(&mut fx.client(&root, &["install"]));
+        assert_eq!(digest(&root.join("current")), digest(&example(3)), "{name}");
+        // Nothing left to repair.
+        assert!(!doctor_fix(&fx, &root).contains("repaired the install"));
+    }
+}
+
+/// Permission bits of every entry under `dir`, by relative path.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = fs_err::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            out.push((rel, md.permissions().mode() & 0o7777));
+            if md.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn modes_come_from_the_release_whatever_the_umask_or_the_base() {
+    use std::os::unix::fs::PermissionsExt;
+    let (fx, _) = fixture();
+    let base = fx.t.path().canonicalize().unwrap();
+    // The modes of a full-bundle install made under the usual umask.
+    let reference = base.join("reference");
+    ok(&mut fx.client(&reference, &["install", "--to", "1.1.0"]));
+    let want = modes(&reference.join("versions/1.1.0"));
+    assert!(!want.is_empty());
+    // An install made under `umask 077`...
+    let under_077 = |cmd: Command| {
+        let mut c = Command::new("sh");
+        c.args(["-c", "umask 077 && exec \"$@\"", "sh"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        c
+    };
+    let root = base.join("private");
+    ok(&mut under_077(
+        fx.client(&root, &["install", "--to", "1.0.0"]),
+    ));
+    for dir in ["", "versions", ".deltapack"] {
+        let m = fs_err::metadata(root.join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o777, 0o755, "{dir:?}");
+    }
+    let m = fs_err::metadata(root.join(".deltapack/state.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(m & 0o777, 0o644);
+    // A delta installed under `umask 077` gives the release's modes...
+    let out = ok(&mut under_077(
+        fx.client(&root, &["install", "--to", "1.1.0"]),
+    ));
+    assert!(out.contains("via delta"), "{out}");
+    assert_eq!(modes(&root.join("versions/1.1.0")), want);
+    // ...and so does an update from a base whose files a restore left
+    // private (0600, directories 0700): modes are part of the release's
+    // tree, so that base is not the release and the full bundle is used.
+    for (rel, _) in modes(&root.join("versions/1.1.0")) {
+        let p = root.join("versions/1.1.0").join(&rel);
+        let private = if p.is_dir() { 0o700 } else { 0o600 };
+        fs_err::set_permissions(&p, std::fs::Permissions::from_mode(private)).unwrap();
+    }
+    let want = modes(&reference.join("versions/1.1.0"));
+    ok(&mut fx.client(&reference, &["install", "--to", "1.2.0"]));
+    let want3 = modes(&reference.join("versions/1.2.0"));
+    let out = ok(&mut under_077(
+        fx.client(&root, &["install", "--to", "1.2.0"]),
+    ));
+    assert!(out.contains("used the full bundle"), "{out}");
+    assert_eq!(modes(&root.join("versions/1.2.0")), want3);
+    assert_ne!(
+        modes(&root.join("versions/1.1.0")),
+        want,
+        "the base was private"
+    );
+    assert_eq!(digest(&root.join("current")), digest(&example(3)));
+}

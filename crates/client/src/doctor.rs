@@ -31,6 +31,43 @@ pub struct Check {
     pub advice: String,
 }
 
+/// Below this much free space doctor warns whatever the app's size.
+const MIN_ROOM: u64 = 1 << 20;
+
+/// Room an update needs: a second copy of the app and its full bundle, as
+/// the manifest accepted last says for the installed version, else the size
+/// of the files at the app's path (twice).
+fn room_needed(u: &Updater, current: Option<&deltapack_manifest::Version>) -> u64 {
+    let from_manifest = current.and_then(|v| {
+        let m = u.accepted_manifest().ok()?;
+        let b = m.release(v)?.platforms.get(u.platform_name())?.clone();
+        Some(b.tree.bytes.saturating_add(b.full.size))
+    });
+    from_manifest
+        .unwrap_or_else(|| files_bytes(&u.strategy.runs_from()).saturating_mul(2))
+        .max(MIN_ROOM)
+}
+
+/// Bytes of the regular files under `path` (or of `path`), links not
+/// followed; an unreadable entry counts as empty.
+fn files_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![path.to_owned()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = fs_err::symlink_metadata(&p) else {
+            continue;
+        };
+        if md.is_file() {
+            total = total.saturating_add(md.len());
+        } else if md.is_dir()
+            && let Ok(rd) = fs_err::read_dir(&p)
+        {
+            stack.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    total
+}
+
 /// How far the clock may lag the time floor before doctor warns.
 const CLOCK_SLACK: u64 = 3600;
 
@@ -71,7 +108,7 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
             "install",
             Level::Fail,
             e.full_message(),
-            "reinstall: deltapack update install --to VERSION (the full bundle is used)",
+            "deltapack doctor --fix puts the `current` link back, keeping every file; or reinstall: deltapack update install --to VERSION",
         )),
     }
     out.push(if crate::lock::is_held(&store.root) {
@@ -94,14 +131,40 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
     } else {
         check("journal", Level::Ok, "no interrupted install".into(), "")
     });
+    out.push(match crate::lock::access(&store.root, &u.strategy.space_dir()) {
+        crate::lock::Access::Writable => check(
+            "access",
+            Level::Ok,
+            "this user can write the install".into(),
+            "",
+        ),
+        crate::lock::Access::Denied(at) => check(
+            "access",
+            Level::Warn,
+            format!("this user cannot write {}", at.display()),
+            "status, check and launches work; run installs, rollbacks and `update healthy` as the install's owner",
+        ),
+        crate::lock::Access::ReadOnlyFs(at) => check(
+            "access",
+            Level::Fail,
+            format!("{} is on a read-only file system", at.display()),
+            "remount it read-write (or install the app elsewhere) to update it",
+        ),
+    });
+    let need = room_needed(u, current.as_ref().ok().and_then(Option::as_ref));
     match fs4::available_space(u.strategy.space_dir()) {
-        Ok(free) if free < 64 << 20 => out.push(check(
+        Ok(free) if free < need => out.push(check(
             "disk",
             Level::Warn,
-            format!("{free} bytes free"),
-            "free disk space: an update needs room for a second copy of the app",
+            format!("{free} bytes free, an update of this app needs about {need}"),
+            "free disk space: an update needs room for a second copy of the app and its download",
         )),
-        Ok(free) => out.push(check("disk", Level::Ok, format!("{free} bytes free"), "")),
+        Ok(free) => out.push(check(
+            "disk",
+            Level::Ok,
+            format!("{free} bytes free (an update needs about {need})"),
+            "",
+        )),
         Err(e) => out.push(check(
             "disk",
             Level::Warn,

@@ -138,6 +138,20 @@ pub enum Error {
         /// What the package says.
         found: String,
     },
+    /// This user cannot write the install's state (an install owned by
+    /// another user, a read-only file system): reading works, changing the
+    /// install needs its owner.
+    #[error(
+        "{} cannot be written by this user (or the file system is read-only): status, check and launches work; installing, rollback and ending probation need the install's owner",
+        path.display()
+    )]
+    ReadOnly {
+        /// The state directory.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Another updater holds the install's lock.
     #[error("another updater{} is working on this install", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Busy {
@@ -175,6 +189,18 @@ pub enum Error {
     /// No earlier version to roll back to.
     #[error("no earlier version is kept to roll back to")]
     NoRollbackTarget,
+    /// `current` is not the relative link to a version directory that the
+    /// updater writes (a restored backup, a link made by hand).
+    #[error(
+        "{}: {reason}; `deltapack doctor --fix` repairs it, keeping every file",
+        path.display()
+    )]
+    BrokenCurrent {
+        /// The `current` path.
+        path: PathBuf,
+        /// What is there instead.
+        reason: String,
+    },
     /// The install root is not laid out as expected.
     #[error("install layout: {reason}")]
     Layout {
@@ -383,9 +409,11 @@ impl Error {
                 | Error::NoSpace { .. }
                 | Error::Fs(_)
                 | Error::Busy { .. }
+                | Error::ReadOnly { .. }
                 | Error::State { .. }
                 | Error::Config(_)
                 | Error::Layout { .. }
+                | Error::BrokenCurrent { .. }
                 | Error::Unidentified { .. }
         )
     }

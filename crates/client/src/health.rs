@@ -22,6 +22,12 @@ pub enum Launch {
         /// Launches so far, this one included.
         launches: u32,
     },
+    /// The current version is on probation, but this user cannot write the
+    /// install ([`Error::ReadOnly`]): the launch was not counted.
+    Unrecorded {
+        /// Launches counted so far.
+        launches: u32,
+    },
     /// The new version never reported healthy: rolled back to `to`.
     RolledBack {
         /// The version left (and refused from now on).
@@ -78,6 +84,10 @@ impl Updater {
 
     /// The running version works: ends its probation.
     pub fn mark_healthy(&self) -> Result<(), Error> {
+        // Nothing to end needs no lock (nor the right to write).
+        if self.state()?.pending.is_none() {
+            return Ok(());
+        }
         let _lock = self.lock()?;
         let mut st = self.state()?;
         if st.pending.take().is_some() {
@@ -92,7 +102,20 @@ impl Updater {
     /// back to the previous version and refuses this one until a newer one
     /// appears.
     pub fn launched(&self) -> Result<Launch, Error> {
-        let _lock = self.lock()?;
+        let _lock = match self.lock() {
+            Ok(l) => l,
+            // A user who cannot write the install (a system-wide one) runs
+            // the app all the same; what probation there is stays as it is.
+            Err(Error::ReadOnly { .. }) => {
+                return Ok(match self.state()?.pending {
+                    None => Launch::Healthy,
+                    Some(p) => Launch::Unrecorded {
+                        launches: p.launches,
+                    },
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let current = self.current()?;
         let mut st = self.state()?;
         let Some(p) = st.pending.clone() else {

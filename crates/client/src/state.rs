@@ -402,6 +402,9 @@ pub struct Repair {
     pub last_sequence: u64,
     /// The time floor kept (never lowered).
     pub time_floor: u64,
+    /// What was done to the app's path, if it needed repair (a `current`
+    /// that was not the link the updater writes).
+    pub current: Option<String>,
 }
 
 /// Rebuilds an unreadable state from whatever both copies still yield,
@@ -415,6 +418,7 @@ pub(crate) fn repair(root: &Root, clock: u64, history_max: u64) -> Result<Repair
                 repaired: false,
                 last_sequence: st.last_sequence,
                 time_floor: st.time_floor,
+                current: None,
             });
         }
         Health::Damaged(_) => State::load(root)?,
@@ -439,6 +443,7 @@ pub(crate) fn repair(root: &Root, clock: u64, history_max: u64) -> Result<Repair
         repaired: true,
         last_sequence: st.last_sequence,
         time_floor: st.time_floor,
+        current: None,
     })
 }
 

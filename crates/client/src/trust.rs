@@ -20,7 +20,11 @@ impl Updater {
     pub(crate) fn manifest(&self, progress: &dyn Fn(Event)) -> Result<Manifest, Error> {
         progress(Event::Checking);
         let bytes = self.fetch_manifest()?;
-        let _lock = self.lock()?;
+        let _lock = match self.lock() {
+            Ok(l) => l,
+            Err(Error::ReadOnly { .. }) => return self.manifest_read_only(&bytes),
+            Err(e) => return Err(e),
+        };
         let root = &self.store.root;
         let mut st = self.state()?;
         let clock = self.now();
@@ -44,6 +48,20 @@ impl Updater {
         // Kept, so that what is downloaded now can be installed offline.
         root.write_atomic(ACCEPTED, &bytes)?;
         st.save(root)?;
+        Ok(m)
+    }
+
+    /// The manifest checked by a user who cannot write the install: the
+    /// same checks against what the state says, nothing recorded.
+    fn manifest_read_only(&self, bytes: &[u8]) -> Result<Manifest, Error> {
+        let st = self.state()?;
+        let m = self.verify_manifest(bytes, st.trusted_now(self.now()))?;
+        if m.sequence < st.last_sequence {
+            return Err(Error::Rollback {
+                have: st.last_sequence,
+                offered: m.sequence,
+            });
+        }
         Ok(m)
     }
 

@@ -133,7 +133,7 @@ impl Updater {
 
     /// Takes the lock and deals first with whatever a killed updater left.
     pub(crate) fn lock(&self) -> Result<Lock, Error> {
-        self.strategy.prepare()?;
+        self.prepare()?;
         let l = lock::acquire(&self.store.root)?;
         self.store.refuse_links()?;
         self.strategy.refuse_links()?;
@@ -142,17 +142,20 @@ impl Updater {
         Ok(l)
     }
 
+    /// Makes the install's directories, or says this user cannot.
+    fn prepare(&self) -> Result<(), Error> {
+        self.strategy
+            .prepare()
+            .map_err(|e| lock::read_only(&self.store.root, e))
+    }
+
     /// The download cache's lock: one downloader at a time, without the
     /// install's lock (see [`Updater::download`]).
     pub(crate) fn downloads_lock(&self) -> Result<deltapack_fs::Lock, Error> {
-        self.strategy.prepare()?;
-        self.store.root.ensure()?;
+        self.prepare()?;
+        let l = lock::take(&self.store.root, "downloads.lock")?;
         self.store.refuse_links()?;
-        match self.store.root.lock("downloads.lock") {
-            Ok(l) => Ok(l),
-            Err(deltapack_fs::Error::Locked { pid, .. }) => Err(Error::Busy { pid }),
-            Err(e) => Err(e.into()),
-        }
+        Ok(l)
     }
 
     /// The version the app's path holds; an install this updater did not
@@ -267,7 +270,7 @@ impl Updater {
     /// loss) and removes what it left behind. Every other call that changes
     /// the install does this first; apps may call it at start-up.
     pub fn recover(&self) -> Result<crate::Recovery, Error> {
-        self.strategy.prepare()?;
+        self.prepare()?;
         let _lock = lock::acquire(&self.store.root)?;
         crate::recover::recover(&self.store, &self.strategy)
     }
@@ -278,14 +281,22 @@ impl Updater {
     }
 
     /// Rebuilds an unreadable state file from what both of its copies, the
-    /// history and the clock still say (`deltapack doctor --fix`). Never
-    /// lowers the manifest sequence or the time floor.
+    /// history and the clock still say (`deltapack doctor --fix`), never
+    /// lowering the manifest sequence or the time floor; then puts back a
+    /// `current` that is not the link the updater writes, keeping every
+    /// file (see [`Repair::current`](crate::Repair)).
     pub fn repair(&self) -> Result<Repair, Error> {
         let _lock = lock::acquire(&self.store.root)?;
         let history_max = history::read(&self.store.root)
             .map(|h| h.iter().map(|e| e.time).max().unwrap_or(0))
             .unwrap_or(0);
-        crate::state::repair(&self.store.root, self.now(), history_max)
+        let mut r = crate::state::repair(&self.store.root, self.now(), history_max)?;
+        let st = self.state()?;
+        r.current = self.strategy.repair(&st, &self.store, self.now())?;
+        if r.current.is_some() {
+            crate::recover::recover(&self.store, &self.strategy)?;
+        }
+        Ok(r)
     }
 
     /// Offers a refused version again (`deltapack update allow VERSION`).

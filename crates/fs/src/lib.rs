@@ -243,8 +243,20 @@ impl Root {
 
     /// Creates the root directory if it is missing (its parents as given,
     /// links included: the root is trusted).
+    /// Directories it creates are readable by everyone (`0755`), whatever
+    /// the umask: an install made under `umask 077` must still run for
+    /// the other users of the machine.
     pub fn ensure(&self) -> Result<()> {
-        fs_err::create_dir_all(&self.path)?;
+        if fs_err::metadata(&self.path).is_err() {
+            let missing: Vec<&Path> = self
+                .path
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && fs_err::metadata(a).is_err())
+                .collect();
+            for dir in missing.into_iter().rev() {
+                make_dir(dir)?;
+            }
+        }
         if !fs_err::metadata(&self.path)?.is_dir() {
             return Err(Error::NotADirectory {
                 path: self.path.clone(),
@@ -293,13 +305,13 @@ impl Root {
                 _ => Err(Error::NotADirectory { path: p.to_owned() }),
             },
             Err(e) if not_found(&e) && create => {
-                match fs_err::create_dir(p) {
+                match make_dir(p) {
                     Ok(()) => Ok(true),
                     // Created by someone else meanwhile: check what it is.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         self.step_dir(p, false)
                     }
-                    Err(e) => Err(e.into()),
+                    Err(e) => Err(e),
                 }
             }
             Err(e) if not_found(&e) => Ok(false),
@@ -507,8 +519,10 @@ impl Root {
     /// beside it (`.<name>.tmp-<random>`, created new), synced, renamed over
     /// it, then the directory synced. After a crash `rel` holds the old or
     /// the new bytes; a temporary may be left (see [`is_temporary`]).
+    /// The file is readable by everyone (`0644`), whatever the umask
+    /// (use [`Root::write_atomic_with`] for another mode).
     pub fn write_atomic(&self, rel: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-        self.write_atomic_with(rel, None, |f| f.write_all(bytes))
+        self.write_atomic_with(rel, Some(0o644), |f| f.write_all(bytes))
     }
 
     /// [`Root::write_atomic`] of what `write` writes, the file given `mode`
@@ -723,6 +737,18 @@ impl Root {
 }
 
 /// Sets Unix permission bits on an open file (nothing elsewhere).
+/// Creates one directory, `0755` whatever the umask (the mode is set on
+/// it after creation; an existing directory is an `AlreadyExists` error).
+fn make_dir(p: &Path) -> Result<()> {
+    fs_err::create_dir(p)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
 fn set_mode(f: &std::fs::File, mode: Option<u32>) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(m) = mode {

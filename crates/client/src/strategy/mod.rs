@@ -180,6 +180,25 @@ impl Strategy {
         each!(self, s => s.current(st))
     }
 
+    /// Puts back the switch of a versions install that is not what the
+    /// updater wrote (see `Versions::repair`); other strategies have
+    /// nothing to repair here.
+    pub(crate) fn repair(
+        &self,
+        st: &State,
+        store: &Store,
+        now: u64,
+    ) -> Result<Option<String>, Error> {
+        match self {
+            #[cfg(not(windows))]
+            Strategy::Versions(v) => v.repair(st, store, now),
+            _ => {
+                let _ = (st, store, now);
+                Ok(None)
+            }
+        }
+    }
+
     /// Previous versions kept on disk, oldest first (not the current one).
     pub(crate) fn kept(&self) -> Result<Vec<Version>, Error> {
         each!(self, s => s.kept())

@@ -123,8 +123,9 @@ impl Versions {
     fn pointer(&self) -> Result<Option<PathBuf>, Error> {
         match self.root.read_link(CURRENT) {
             Ok(t) => Ok(t),
-            Err(deltapack_fs::Error::NotAFile { path }) => Err(Error::Layout {
-                reason: format!("{} is not a symbolic link", path.display()),
+            Err(deltapack_fs::Error::NotAFile { path }) => Err(Error::BrokenCurrent {
+                path,
+                reason: "not a symbolic link".into(),
             }),
             Err(e) => Err(e.into()),
         }
@@ -139,12 +140,14 @@ impl Versions {
             .ok()
             .and_then(|p| p.to_str())
             .and_then(|s| Version::parse(s).ok())
-            .ok_or_else(|| Error::Layout {
-                reason: format!("current points at {}", target.display()),
+            .ok_or_else(|| Error::BrokenCurrent {
+                path: self.root.join(CURRENT),
+                reason: format!("points at {}, not at versions/<version>", target.display()),
             })?;
         if !self.has(&name)? {
-            return Err(Error::Layout {
-                reason: format!("current points at missing version {name}"),
+            return Err(Error::BrokenCurrent {
+                path: self.root.join(CURRENT),
+                reason: format!("points at version {name}, which is not installed"),
             });
         }
         Ok(Current::Known(name))
@@ -307,5 +310,123 @@ impl Versions {
         c.sweep(&self.root, Path::new(""), |n| {
             (n.starts_with(".current-") && n.ends_with(".tmp")) || deltapack_fs::is_temporary(n)
         });
+    }
+}
+
+/// What `current` holds when it is not the canonical link.
+#[cfg(not(windows))]
+impl Versions {
+    /// Makes `current` the canonical relative link `versions/<v>` again,
+    /// keeping every file: a link written another way (absolute,
+    /// `./versions/X`, a trailing slash) or dangling is pointed at the
+    /// version it meant, else the recorded one, else the newest installed;
+    /// a real directory (a backup restored with `cp -rL`) becomes
+    /// `versions/<v>` when it holds version `v`'s release files unchanged
+    /// (the version's old directory is moved aside), and is otherwise moved
+    /// aside to `current.restored-<time>`. Returns what was done, or `None`
+    /// when `current` was fine.
+    pub(crate) fn repair(
+        &self,
+        st: &State,
+        store: &Store,
+        now: u64,
+    ) -> Result<Option<String>, Error> {
+        let kind = self.root.kind(CURRENT)?;
+        if kind.is_none() || self.current(st).is_ok() {
+            return Ok(None);
+        }
+        let recorded = st.current.as_ref().map(|r| r.version.clone());
+        let installed = self.installed()?;
+        let fallback = recorded
+            .clone()
+            .filter(|v| installed.contains(v))
+            .or_else(|| installed.last().cloned());
+        let none = || {
+            Error::Layout {
+            reason: "current is broken and no version is installed: reinstall with `deltapack update install --to VERSION`".into(),
+        }
+        };
+        if kind == Some(Kind::Link) {
+            let target = self.root.read_link(CURRENT)?.unwrap_or_default();
+            let meant = self
+                .meant(&target)
+                .filter(|v| installed.contains(v))
+                .or(fallback)
+                .ok_or_else(none)?;
+            self.switch_link(&meant)?;
+            return Ok(Some(format!(
+                "current pointed at {}: now at versions/{meant}",
+                target.display()
+            )));
+        }
+        // A directory (or a file) in place of the link: what the app has
+        // been running from, so nothing in it is deleted.
+        let held = installed
+            .iter()
+            .rev()
+            .find(|v| self.holds(store, v).unwrap_or(false))
+            .cloned();
+        let aside = format!("current.restored-{now}");
+        let done = match (held, kind) {
+            (Some(v), Some(Kind::Dir)) => {
+                let old = format!("versions-{v}.restored-{now}");
+                self.root.rename(version_rel(&v), &old)?;
+                self.root.rename(CURRENT, version_rel(&v))?;
+                self.root.sync(VERSIONS)?;
+                self.switch_link(&v)?;
+                format!(
+                    "current was a directory holding {v}: it is versions/{v} now; the earlier versions/{v} is kept at {old}"
+                )
+            }
+            _ => {
+                let v = fallback.ok_or_else(none)?;
+                self.root.rename(CURRENT, &aside)?;
+                self.switch_link(&v)?;
+                format!(
+                    "current was not a link to a version: moved aside to {aside} (kept); now at versions/{v}"
+                )
+            }
+        };
+        Ok(Some(done))
+    }
+
+    /// The version a link target names, however it is written.
+    fn meant(&self, target: &Path) -> Option<Version> {
+        let rel = if target.is_absolute() {
+            let root = fs_err::canonicalize(self.root.path()).ok()?;
+            let t = target
+                .strip_prefix(self.root.path())
+                .ok()
+                .map(Path::to_owned);
+            t.or_else(|| target.strip_prefix(&root).ok().map(Path::to_owned))?
+        } else {
+            target.to_owned()
+        };
+        let mut parts = rel
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir));
+        match (parts.next(), parts.next(), parts.next()) {
+            (
+                Some(std::path::Component::Normal(d)),
+                Some(std::path::Component::Normal(v)),
+                None,
+            ) if d == VERSIONS => Version::parse(v.to_str()?).ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether the directory `current` holds version `v`'s release files
+    /// unchanged (other files may be there too).
+    fn holds(&self, store: &Store, v: &Version) -> Result<bool, Error> {
+        let Some(rec) = store.read_tree(v)? else {
+            return Ok(false);
+        };
+        let at = self.root.join(CURRENT);
+        let tree = if rec.paths.is_empty() {
+            deltapack_tree::Tree::scan(&at)
+        } else {
+            deltapack_tree::Tree::scan_only(&at, &rec.paths.iter().cloned().collect())
+        };
+        Ok(tree.is_ok_and(|t| deltapack_tree::hex(&t.id().digest) == rec.digest))
     }
 }
