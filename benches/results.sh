@@ -30,7 +30,7 @@ rows = []
 for path in sys.argv[1:]:
     by = {}
     for r in json.load(open(path)):
-        by.setdefault(r["pair"], {})[r["tool"]] = r.get("patch")
+        by.setdefault(r["pair"], {})[r["tool"]] = r.get("patch_bytes")
     for pair, t in by.items():
         rows.append((pair, t.get("deltapack-generic"), t.get("deltapack"), t.get("hdiffz-lzma2")))
 print("| pair | generic codecs | deltapack | vs generic | hdiffz lzma2 | vs hdiffz |")

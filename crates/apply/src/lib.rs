@@ -230,7 +230,7 @@ impl Applier {
         }
         staging.make_symlinks(&target)?;
         let id = check_target(header, &target)?;
-        staging.finish(&target, output, self.sync)?;
+        staging.finish(&target, prefix.header.mtimes.as_ref(), output, self.sync)?;
         Ok(Report {
             header: prefix.header,
             target: Some(id),

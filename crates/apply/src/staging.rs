@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use deltapack_format::{RelPath, RootKind};
+use deltapack_format::{Mtimes, RelPath, RootKind};
 use deltapack_tree::NodeKind;
 
 use crate::Error;
@@ -143,8 +143,35 @@ impl Staging {
         Ok(())
     }
 
-    /// Sets modes, syncs, and renames staging to `output`.
-    pub(crate) fn finish(self, target: &Target, output: &Path, sync: bool) -> Result<(), Error> {
+    /// Gives every file of the target the modification time the package
+    /// records for it (files first, so that nothing writes them after).
+    fn set_mtimes(&self, target: &Target, mtimes: &Mtimes) -> Result<(), Error> {
+        for (i, p) in target.files().enumerate() {
+            let Some(t) = mtimes.get(i) else { continue };
+            // Below MAX_MTIME (checked when decoded): fits an i64.
+            let ft = filetime::FileTime::from_unix_time(i64::try_from(t).unwrap_or(i64::MAX), 0);
+            let at = self.at(p);
+            filetime::set_symlink_file_times(&at, ft, ft).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("setting the modification time of {}: {e}", at.display()),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets times and modes, syncs, and renames staging to `output`.
+    pub(crate) fn finish(
+        self,
+        target: &Target,
+        mtimes: Option<&Mtimes>,
+        output: &Path,
+        sync: bool,
+    ) -> Result<(), Error> {
+        if let Some(m) = mtimes {
+            self.set_mtimes(target, m)?;
+        }
         // Files were created with their modes and synced when written;
         // directories, deepest first, may still need theirs (one that is
         // not writable was created writable).

@@ -35,6 +35,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// Every regular file, in tree order.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &RelPath> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| matches!(n.kind, NodeKind::File { .. }))
+            .map(|(p, _)| p)
+    }
+
     /// Every path, in tree order.
     pub(crate) fn paths(&self) -> Vec<String> {
         self.nodes.keys().map(|p| p.as_str().to_owned()).collect()
@@ -149,6 +157,17 @@ pub(crate) fn compose(header: &Header, base: Option<&VerifiedBase>) -> Result<Ta
     for (p, n) in &t.nodes {
         if let NodeKind::Symlink { target } = &n.kind {
             t.check_symlink(p, target)?;
+        }
+    }
+    if let Some(m) = &header.mtimes {
+        let files = t.files().count();
+        if m.index.len() != files {
+            return Err(Error::Conflict {
+                what: format!(
+                    "the package has modification times for {} files, its target has {files}",
+                    m.index.len()
+                ),
+            });
         }
     }
     Ok(t)

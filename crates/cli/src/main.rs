@@ -120,6 +120,11 @@ enum Command {
         /// Installs older than this get the full bundle, not a delta.
         #[arg(long)]
         min_delta_version: Option<String>,
+        /// App data inside the install that carries over into this version
+        /// when clients update (a file or directory, relative to the
+        /// install: `instance`, `logs`). Repeat for each path.
+        #[arg(long = "carry", value_name = "PATH")]
+        carry: Vec<String>,
         /// Initial staged-rollout percentage.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
         rollout: u8,
@@ -273,6 +278,11 @@ struct DiffOpts {
     /// older than it, or to compare).
     #[arg(long)]
     no_exe: bool,
+    /// Record every file's modification time (clamped to
+    /// SOURCE_DATE_EPOCH when it is set); readers from before that field
+    /// of the format cannot read the package.
+    #[arg(long)]
+    mtimes: bool,
 }
 
 fn main() {
@@ -323,6 +333,7 @@ fn run(cli: Cli) -> Result<()> {
             platforms,
             notes,
             min_delta_version,
+            carry,
             rollout,
             shard,
             out,
@@ -333,6 +344,7 @@ fn run(cli: Cli) -> Result<()> {
             &platforms,
             notes.as_deref(),
             min_delta_version.as_deref(),
+            &carry,
             rollout,
             shard.as_deref(),
             out.as_deref(),
@@ -414,7 +426,9 @@ fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<(
         .platform(o.platform.clone())
         .from_version(o.from_version.clone())
         .to_version(o.to_version.clone())
-        .executables(!o.no_exe);
+        .executables(!o.no_exe)
+        .mtimes(o.mtimes)
+        .clamp_mtime(release::source_date_epoch());
     if let Some(t) = o.threads {
         d = d.threads(t);
     }

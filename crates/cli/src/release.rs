@@ -38,6 +38,10 @@ pub(crate) struct SignOpts {
     /// full bundle).
     #[arg(long)]
     no_exe: bool,
+    /// Packages do not record files' modification times (for update
+    /// clients older than that field, which cannot read such packages).
+    #[arg(long)]
+    no_mtimes: bool,
 }
 
 impl SignOpts {
@@ -60,14 +64,12 @@ impl SignOpts {
             .deltas(self.deltas)
             .level(self.level)
             .executables(!self.no_exe)
+            .mtimes(!self.no_mtimes)
             .expires_in(self.expires_in_days.saturating_mul(86_400));
         // Reproducible builds: the release date and manifest times follow
-        // SOURCE_DATE_EPOCH when it is set.
-        if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            p = p.now(t);
+        // SOURCE_DATE_EPOCH when it is set, and no file time is later.
+        if let Some(t) = source_date_epoch() {
+            p = p.now(t).clamp_mtime(Some(t));
         }
         Ok(p)
     }
@@ -167,6 +169,7 @@ pub(crate) fn release(
     platforms: &[String],
     notes: Option<&Path>,
     min_delta_version: Option<&str>,
+    carry: &[String],
     rollout: u8,
     shard: Option<&str>,
     shard_out: Option<&Path>,
@@ -197,6 +200,15 @@ pub(crate) fn release(
         platforms,
         notes,
         min_delta_version: min_delta_version.map(parse_version).transpose()?,
+        carry: carry
+            .iter()
+            .map(|c| {
+                let c = c.trim_end_matches('/');
+                deltapack_manifest::check_data_path(c)
+                    .map(|()| c.to_owned())
+                    .map_err(|why| anyhow::anyhow!("--carry {c:?}: {why}"))
+            })
+            .collect::<Result<_>>()?,
         rollout_percent: rollout,
     };
     let s = p.release(&r, shard, &progress)?;
@@ -335,4 +347,11 @@ pub(crate) fn serve(repo: &Path, addr: std::net::SocketAddr) -> Result<()> {
     out!("serving {} at {}", repo.display(), running.url());
     running.wait()?;
     Ok(())
+}
+
+/// `SOURCE_DATE_EPOCH`, when it is set to a number of seconds.
+pub(crate) fn source_date_epoch() -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }

@@ -338,7 +338,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             u.install(&s, &progress)?;
             p.bar.finish_and_clear();
             let h = u.history()?;
-            let last = h.last();
+            let last = h.iter().rev().find(|e| e.action.is_switch());
             if opts.json {
                 out!("{}", serde_json::to_string_pretty(&last)?);
             } else {
@@ -350,6 +350,15 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                     s.fallback().map(|f| format!("; {f}")).unwrap_or_default(),
                     start.elapsed().as_secs_f64()
                 );
+                if let Some(e) = last.filter(|e| e.carried > 0) {
+                    out!("carried {} data files into {}", e.carried, e.to);
+                }
+                if let Some((e, unknown)) = last.and_then(|e| e.unknown.as_ref().map(|u| (e, u))) {
+                    let from = e.from.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    out!(
+                        "left in {from}: {unknown} (removed with {from} when it is pruned; `deltapack release --carry PATH` carries app data)"
+                    );
+                }
             }
         }
         UpdateCommand::Rollback { opts } => {
@@ -382,6 +391,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!(
                     "current: {}",
                     s.current
+                        .as_ref()
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "none".into())
                 );
@@ -406,6 +416,19 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 }
                 for l in &s.leftovers {
                     out!("left behind: {l} (removal retried at each start)");
+                }
+                for u in &s.unknown_files {
+                    let fate = if s.current.as_ref() == Some(&u.version) {
+                        "stay in this version at the next update unless its release carries them"
+                    } else {
+                        "removed with this version when it is pruned"
+                    };
+                    out!(
+                        "not from the release: {} ({}) holds {} ({fate})",
+                        u.version,
+                        u.path.display(),
+                        u.files
+                    );
                 }
                 for r in &s.refused {
                     out!(
@@ -534,16 +557,35 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("{}", serde_json::to_string_pretty(&h)?);
             } else {
                 for e in h {
+                    let from = e.from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                    if e.action == deltapack_client::Action::Prune {
+                        out!(
+                            "{} {:8} removed {from}{}",
+                            utc(e.time),
+                            e.action,
+                            e.unknown
+                                .map(|u| format!(" with its {u}"))
+                                .unwrap_or_default()
+                        );
+                        continue;
+                    }
                     out!(
-                        "{} {:8} {} -> {} {} {} bytes {}{}",
+                        "{} {:8} {from} -> {} {} {} bytes {}{}{}{}",
                         utc(e.time),
                         e.action,
-                        e.from.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
                         e.to,
                         e.result.as_str(),
                         e.bytes,
                         e.path.join(", "),
-                        e.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                        e.note.map(|n| format!(" ({n})")).unwrap_or_default(),
+                        if e.carried > 0 {
+                            format!("; carried {} data files", e.carried)
+                        } else {
+                            String::new()
+                        },
+                        e.unknown
+                            .map(|u| format!("; left in {from}: {u}"))
+                            .unwrap_or_default()
                     );
                 }
             }

@@ -569,3 +569,312 @@ fn modes_come_from_the_release_whatever_the_umask_or_the_base() {
     );
     assert_eq!(digest(&root.join("current")), digest(&example(3)));
 }
+
+/// Version `v` of a small Python app that keeps a SQLite database in
+/// `instance/` and a log in `logs/` next to its code, as the Flask
+/// tutorial does, and imports a module (so Python writes `__pycache__`).
+fn python_app(dir: &Path, v: u32) -> PathBuf {
+    let root = dir.join(format!("pyapp-v{v}"));
+    fs_err::create_dir_all(&root).unwrap();
+    fs_err::write(
+        root.join("helper.py"),
+        format!("VERSION = '1.{}.0'\n", v - 1),
+    )
+    .unwrap();
+    fs_err::write(
+        root.join("app.py"),
+        r#"import os, sqlite3, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import helper
+here = os.path.dirname(os.path.abspath(__file__))
+os.makedirs(os.path.join(here, "instance"), exist_ok=True)
+os.makedirs(os.path.join(here, "logs"), exist_ok=True)
+db = sqlite3.connect(os.path.join(here, "instance", "app.db"))
+db.execute("create table if not exists runs (version text)")
+db.execute("insert into runs values (?)", (helper.VERSION,))
+db.commit()
+n = db.execute("select count(*) from runs").fetchone()[0]
+with open(os.path.join(here, "logs", "app.log"), "a") as log:
+    log.write(f"run {n} on {helper.VERSION}\n")
+print(n)
+"#,
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn app_data_carries_over_when_the_release_says_so_and_is_never_lost_unlisted() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().canonicalize().unwrap();
+    let key = keygen(&base);
+    let repo = base.join("repo");
+    for (v, version, carry) in [
+        (1, "1.0.0", &[][..]),
+        (2, "1.1.0", &["instance", "logs"][..]),
+        (3, "1.2.0", &["instance"][..]),
+    ] {
+        let mut c = bin();
+        c.args(["release", "--level", "3", "--repo"])
+            .arg(&repo)
+            .args(["--version", version, "--channel", "stable", "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!(
+                "--platform=linux={}",
+                python_app(&base, v).display()
+            ));
+        for p in carry {
+            c.args(["--carry", p]);
+        }
+        ok(&mut c);
+    }
+    let cfg = base.join("update.toml");
+    ok(bin()
+        .args(["config", "set", "keep_versions", "1", "--config"])
+        .arg(&cfg));
+    let root = base.join("app");
+    let client = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("update")
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--install-dir")
+            .arg(&root)
+            .arg("--repo")
+            .arg(&repo)
+            .args(["--platform", "linux", "--pub"])
+            .arg(key.with_extension("pub"));
+        c
+    };
+    let run_app = || -> String {
+        // As users run it: Python writes its bytecode beside the modules.
+        let out = ok(Command::new("python3")
+            .arg(root.join("current/app.py"))
+            .env_remove("PYTHONDONTWRITEBYTECODE"));
+        out.trim().to_owned()
+    };
+    ok(&mut client(&["install", "--to", "1.0.0"]));
+    assert_eq!(run_app(), "1");
+    // The data is named before any update: status and doctor.
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&mut client(&["status", "--json"]))).unwrap();
+    let unknown = &st["unknown_files"][0];
+    assert_eq!(unknown["version"], "1.0.0");
+    let paths: Vec<&str> = unknown["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"instance/app.db"), "{paths:?}");
+    assert!(paths.contains(&"logs/app.log"), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("__pycache__/helper")),
+        "{paths:?}"
+    );
+    let mut doctor = bin();
+    doctor
+        .args(["doctor", "--config"])
+        .arg(&cfg)
+        .arg("--install-dir")
+        .arg(&root)
+        .arg("--repo")
+        .arg(&repo)
+        .args(["--platform", "linux", "--pub"])
+        .arg(key.with_extension("pub"));
+    let out = ok(&mut doctor);
+    assert!(
+        out.contains("[warn] data") && out.contains("instance/app.db"),
+        "{out}"
+    );
+
+    // 1.1.0 carries instance/ and logs/: the database goes on, through a
+    // delta (the files Python and the app added are not the base).
+    let out = ok(&mut client(&["install", "--to", "1.1.0"]));
+    assert!(out.contains("installed 1.1.0 via delta"), "{out}");
+    assert!(out.contains("carried 2 data files"), "{out}");
+    assert!(
+        out.contains("left in 1.0.0: 1 files not from the release: __pycache__/helper"),
+        "{out}"
+    );
+    assert_eq!(run_app(), "2");
+    let h: serde_json::Value =
+        serde_json::from_str(&ok(&mut client(&["history", "--json"]))).unwrap();
+    let last = h.as_array().unwrap().last().unwrap();
+    assert_eq!(last["carried"], 2);
+    assert_eq!(last["unknown"]["count"], 1);
+
+    // 1.2.0 carries only instance/: the log stays in 1.1.0, said so; 1.0.0
+    // is pruned, and the history names what it held.
+    let out = ok(&mut client(&["install"]));
+    assert!(
+        out.contains("left in 1.1.0") && out.contains("logs/app.log"),
+        "{out}"
+    );
+    assert_eq!(run_app(), "3");
+    assert!(!root.join("versions/1.0.0").exists());
+    let h: serde_json::Value =
+        serde_json::from_str(&ok(&mut client(&["history", "--json"]))).unwrap();
+    let prune = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "prune")
+        .expect("a prune entry");
+    assert_eq!(prune["from"], "1.0.0");
+    let pruned: Vec<&str> = prune["unknown"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(pruned.contains(&"instance/app.db"), "{pruned:?}");
+    // Rollback still goes to 1.1.0 (a prune is not a switch).
+    let out = ok(&mut client(&["rollback"]));
+    assert!(out.contains("rolled back to 1.1.0"), "{out}");
+    // A carry path that could leave the install is refused at release.
+    let (_, err) = fails(
+        bin()
+            .args(["release", "--repo"])
+            .arg(&repo)
+            .args(["--version", "1.3.0", "--channel", "stable", "--key"])
+            .arg(key.with_extension("key"))
+            .arg(format!(
+                "--platform=linux={}",
+                python_app(&base, 3).display()
+            ))
+            .args(["--carry", "../etc"]),
+    );
+    assert!(err.contains("--carry \"../etc\""), "{err}");
+}
+
+/// A Python app whose release ships its bytecode, compiled against the
+/// build's source times (as `pip` and Briefcase builds do).
+fn compiled_app(dir: &Path, name: &str, v: u32) -> PathBuf {
+    let root = dir.join(name);
+    fs_err::create_dir_all(&root).unwrap();
+    fs_err::write(root.join("helper.py"), "VALUE = 42\n").unwrap();
+    fs_err::write(root.join("app.py"), format!("VERSION = {v}\n")).unwrap();
+    // Built a day ago: an install's own clock never matches by chance.
+    let built = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    for f in ["helper.py", "app.py"] {
+        fs_err::File::options()
+            .write(true)
+            .open(root.join(f))
+            .unwrap()
+            .set_modified(built)
+            .unwrap();
+    }
+    ok(Command::new("python3")
+        .args(["-m", "py_compile"])
+        .arg(root.join("helper.py"))
+        .arg(root.join("app.py"))
+        .env_remove("SOURCE_DATE_EPOCH"));
+    root
+}
+
+/// The bytes of every `.pyc` under `dir`, by path.
+fn bytecode(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = fs_err::read_dir(dir.join("__pycache__"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let b = fs_err::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn installed_files_keep_the_build_times_so_shipped_bytecode_stays_valid() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().canonicalize().unwrap();
+    let key = keygen(&base);
+    let import = |dir: &Path| {
+        ok(Command::new("python3")
+            .args([
+                "-c",
+                "import sys; sys.path.insert(0, sys.argv[1]); import helper, app",
+            ])
+            .arg(dir)
+            .env_remove("PYTHONDONTWRITEBYTECODE"));
+    };
+    let setup = |name: &str, extra: &[&str], env: Option<(&str, &str)>| {
+        let repo = base.join(format!("repo-{name}"));
+        for v in [1, 2] {
+            let tree = compiled_app(&base, &format!("{name}-v{v}"), v);
+            let mut c = bin();
+            c.args(["release", "--level", "3", "--repo"])
+                .arg(&repo)
+                .args([
+                    "--version",
+                    &format!("1.{}.0", v - 1),
+                    "--channel",
+                    "stable",
+                ])
+                .arg("--key")
+                .arg(key.with_extension("key"))
+                .arg(format!("--platform=linux={}", tree.display()))
+                .args(extra);
+            if let Some((k, val)) = env {
+                c.env(k, val);
+            }
+            ok(&mut c);
+        }
+        let root = base.join(format!("app-{name}"));
+        let key = key.clone();
+        let (root2, repo2) = (root.clone(), repo.clone());
+        let client = move |args: &[&str]| {
+            let (root, repo) = (&root2, &repo2);
+            let mut c = bin();
+            c.arg("update")
+                .args(args)
+                .arg("--install-dir")
+                .arg(root)
+                .arg("--repo")
+                .arg(repo)
+                .args(["--platform", "linux", "--pub"])
+                .arg(key.with_extension("pub"));
+            c
+        };
+        ok(&mut client(&["install", "--to", "1.0.0"]));
+        (root, client)
+    };
+    // With times: Python finds its bytecode valid and rewrites nothing,
+    // after the first install and after a delta update.
+    let (root, client) = setup("times", &[], None);
+    let shipped = bytecode(&root.join("current"));
+    import(&root.join("current"));
+    assert_eq!(bytecode(&root.join("current")), shipped);
+    let out = ok(&mut client(&["install"]));
+    assert!(out.contains("via delta"), "{out}");
+    let shipped = bytecode(&root.join("current"));
+    import(&root.join("current"));
+    assert_eq!(bytecode(&root.join("current")), shipped, "after a delta");
+    // Without (`--no-mtimes`, as before): every module is stale.
+    let (root, _) = setup("none", &["--no-mtimes"], None);
+    let shipped = bytecode(&root.join("current"));
+    import(&root.join("current"));
+    assert_ne!(bytecode(&root.join("current")), shipped, "recompiled");
+    // SOURCE_DATE_EPOCH (two days ago, before the files were written): no
+    // time after it.
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2 * 86_400;
+    let (root, _) = setup("sde", &[], Some(("SOURCE_DATE_EPOCH", &epoch.to_string())));
+    for f in ["helper.py", "app.py"] {
+        let m = fs_err::metadata(root.join("current").join(f))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(
+            m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            epoch
+        );
+    }
+}

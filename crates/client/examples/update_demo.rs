@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     platforms: vec![("linux-x86_64".into(), example.join(format!("v{n}")))],
                     notes: format!("Release {v}"),
                     min_delta_version: None,
+                    carry: Vec::new(),
                     rollout_percent: 100,
                 },
                 None,

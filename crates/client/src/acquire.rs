@@ -88,10 +88,7 @@ enum Sources<'a> {
 }
 
 fn step_name(s: &Step) -> String {
-    match &s.from {
-        Some(f) => format!("delta {f}->{}", s.to),
-        None => format!("full {}", s.to),
-    }
+    s.to_string()
 }
 
 /// How a fallback note begins.
@@ -276,6 +273,8 @@ impl Updater {
                     bytes: 0,
                     result: Outcome::Failed,
                     note: Some(note),
+                    carried: 0,
+                    unknown: None,
                 },
             )
         };

@@ -209,6 +209,20 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
                 "retried at each start; remove it by hand if it stays (check its owner and attributes)",
             ));
         }
+        for u in &status.unknown_files {
+            let (detail, advice) = if status.current.as_ref() == Some(&u.version) {
+                (
+                    format!("the running version {} holds {}", u.version, u.files),
+                    "they stay behind in this version at the next update unless its release carries them (deltapack release --carry PATH); keep app data outside the install",
+                )
+            } else {
+                (
+                    format!("{} ({}) holds {}", u.version, u.path.display(), u.files),
+                    "they are removed with this version when it is pruned: move what you need out of it",
+                )
+            };
+            out.push(check("data", Level::Warn, detail, advice));
+        }
         for r in &status.in_use {
             out.push(check(
                 "in use",

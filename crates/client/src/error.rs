@@ -370,7 +370,101 @@ impl From<deltapack_fs::Error> for Error {
     }
 }
 
+/// The family of an [`Error`], for bindings and apps that handle
+/// families rather than variants (the Python exception hierarchy and the
+/// Node `category` follow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A setting is missing or invalid (builder, config file, URL rules).
+    Config,
+    /// The repository could not be reached or answered wrongly.
+    Network,
+    /// The manifest was refused: signature, expiry, or a replay.
+    Signature,
+    /// A package or its bytes are not what the manifest says, or do not
+    /// apply.
+    Package,
+    /// What was asked is not possible: no such version, nothing to roll
+    /// back to, already installed, not downloaded.
+    Unavailable,
+    /// The install on disk is not as expected (a layout, a link, state).
+    Layout,
+    /// Another updater is working, or this user may not write the install.
+    Busy,
+    /// The disk is full, or an I/O operation failed.
+    Io,
+}
+
 impl Error {
+    /// A stable name for the variant (`network`, `artifact_hash`, …), the
+    /// same in every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Repository { .. } => "repository",
+            Error::Network { .. } => "network",
+            Error::HttpStatus { .. } => "http_status",
+            Error::Redirect { .. } => "redirect",
+            Error::TooLarge { .. } => "too_large",
+            Error::BadRange { .. } => "bad_range",
+            Error::ArtifactHash { .. } => "artifact_hash",
+            Error::Manifest { .. } => "manifest",
+            Error::Rollback { .. } => "rollback",
+            Error::NotAvailable { .. } => "not_available",
+            Error::Apply { .. } => "apply",
+            Error::WrongPackage { .. } => "wrong_package",
+            Error::ReadOnly { .. } => "read_only",
+            Error::Busy { .. } => "busy",
+            Error::AlreadyInstalled { .. } => "already_installed",
+            Error::NothingInstalled => "nothing_installed",
+            Error::NotDownloaded { .. } => "not_downloaded",
+            Error::Unidentified { .. } => "unidentified",
+            Error::NoRollbackTarget => "no_rollback_target",
+            Error::BrokenCurrent { .. } => "broken_current",
+            Error::Layout { .. } => "layout",
+            Error::State { .. } => "state",
+            Error::UnknownSetting { .. } => "unknown_setting",
+            Error::InvalidSetting { .. } => "invalid_setting",
+            Error::NoSpace { .. } => "no_space",
+            Error::DiskFull { .. } => "disk_full",
+            Error::Fs(_) => "fs",
+            Error::Io(_) => "io",
+        }
+    }
+
+    /// The variant's family.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_)
+            | Error::Repository { .. }
+            | Error::UnknownSetting { .. }
+            | Error::InvalidSetting { .. } => ErrorKind::Config,
+            Error::Network { .. }
+            | Error::HttpStatus { .. }
+            | Error::Redirect { .. }
+            | Error::TooLarge { .. }
+            | Error::BadRange { .. } => ErrorKind::Network,
+            Error::Manifest { .. } | Error::Rollback { .. } => ErrorKind::Signature,
+            Error::ArtifactHash { .. } | Error::Apply { .. } | Error::WrongPackage { .. } => {
+                ErrorKind::Package
+            }
+            Error::NotAvailable { .. }
+            | Error::AlreadyInstalled { .. }
+            | Error::NothingInstalled
+            | Error::NotDownloaded { .. }
+            | Error::NoRollbackTarget => ErrorKind::Unavailable,
+            Error::Unidentified { .. }
+            | Error::BrokenCurrent { .. }
+            | Error::Layout { .. }
+            | Error::State { .. }
+            | Error::Fs(_) => ErrorKind::Layout,
+            Error::ReadOnly { .. } | Error::Busy { .. } => ErrorKind::Busy,
+            Error::NoSpace { .. } | Error::DiskFull { .. } | Error::Io(_) => ErrorKind::Io,
+        }
+    }
+
     /// Whether the repository could not be reached or did not answer as it
     /// should (so that what is on this machine may do instead).
     pub fn is_transport(&self) -> bool {

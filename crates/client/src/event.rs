@@ -2,9 +2,12 @@
 //! library never prints).
 
 use deltapack_manifest::Version;
+use serde::Serialize;
 
-/// Progress of an updater call.
-#[derive(Debug, Clone)]
+/// Progress of an updater call. Serialized (for bindings and `--json`) as
+/// an object with a `kind` (`checking`, `downloading`, …) and the fields.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// Fetching and verifying the manifest.

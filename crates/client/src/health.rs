@@ -52,7 +52,12 @@ impl Updater {
         let target = history
             .iter()
             .rev()
-            .filter(|e| e.result == Outcome::Ok && e.to == current && !e.action.is_rollback())
+            .filter(|e| {
+                e.result == Outcome::Ok
+                    && e.to == current
+                    && e.action.is_switch()
+                    && !e.action.is_rollback()
+            })
             .find_map(|e| e.from.clone())
             .filter(|v| kept.contains(v))
             .ok_or(Error::NoRollbackTarget)?;
@@ -75,6 +80,8 @@ impl Updater {
             bytes: 0,
             result: Outcome::Ok,
             note,
+            carried: 0,
+            unknown: None,
         })?;
         let mut st = self.state()?;
         st.pending = None;

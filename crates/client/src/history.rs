@@ -27,23 +27,33 @@ pub enum Action {
     Rollback,
     /// A rollback of a version that never reported healthy.
     AutoRollback,
+    /// A version removed after an install (`from`; `to` is the version
+    /// current then): pruning beyond `keep_versions`.
+    Prune,
 }
 
 impl Action {
     /// The name in the JSON (`install`, `update`, `rollback`,
-    /// `auto-rollback`).
+    /// `auto-rollback`, `prune`).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Install => "install",
             Action::Update => "update",
             Action::Rollback => "rollback",
             Action::AutoRollback => "auto-rollback",
+            Action::Prune => "prune",
         }
     }
 
     /// Whether the entry is a rollback of either kind.
     pub fn is_rollback(self) -> bool {
         matches!(self, Action::Rollback | Action::AutoRollback)
+    }
+
+    /// Whether the entry is a switch from one version to another (not a
+    /// prune).
+    pub fn is_switch(self) -> bool {
+        self != Action::Prune
     }
 }
 
@@ -102,6 +112,18 @@ pub struct HistoryEntry {
     /// Why it failed, or why a fallback was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Files of app data copied from `from` into `to` (the release's
+    /// `carry` paths).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub carried: u64,
+    /// Files not from the release: those an update left behind in `from`
+    /// (they stay there until it is pruned), or those a prune removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<crate::Unknown>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Appends one entry and syncs it.

@@ -20,7 +20,7 @@ impl Updater {
     pub fn install(&self, s: &Staged, progress: &dyn Fn(Event)) -> Result<(), Error> {
         let _lock = self.lock()?;
         let from = self.current()?;
-        let entry = HistoryEntry {
+        let mut entry = HistoryEntry {
             time: self.now(),
             action: if from.is_some() {
                 Action::Update
@@ -33,7 +33,12 @@ impl Updater {
             bytes: s.bytes,
             result: Outcome::Ok,
             note: s.note.clone(),
+            carried: 0,
+            unknown: None,
         };
+        if let Some(f) = &from {
+            self.carry_data(f, &s.update, &mut entry)?;
+        }
         // Probation first: if the switch happens, the new version must prove
         // itself; if it does not, a stale probation names a version that is
         // not current and is ignored.
@@ -53,6 +58,37 @@ impl Updater {
         // Best effort: a version that cannot be removed now is removed at
         // a later install; the switch has happened.
         let _ = self.prune();
+        Ok(())
+    }
+
+    /// Copies the new release's `carry` paths from the installed version
+    /// `from` into the staged one, and records in `entry` what stays
+    /// behind in `from` (files neither its release's nor carried).
+    fn carry_data(
+        &self,
+        from: &Version,
+        u: &crate::Update,
+        entry: &mut HistoryEntry,
+    ) -> Result<(), Error> {
+        if !self.strategy.holds_trees() {
+            return Ok(());
+        }
+        let (Some(old_paths), Some(new_paths)) = (
+            self.store.read_paths(from)?,
+            self.store.read_paths(&u.version)?,
+        ) else {
+            return Ok(());
+        };
+        let carry = u
+            .manifest
+            .release(&u.version)
+            .map(|r| r.carry.clone())
+            .unwrap_or_default();
+        let old_dir = self.strategy.tree(from, Some(from));
+        let new_dir = self.strategy.tree(&u.version, Some(from));
+        let carried = crate::carry::carry(&old_dir, &new_dir, &carry, &new_paths)?;
+        entry.carried = carried.len() as u64;
+        entry.unknown = crate::carry::unknown(&old_dir, &old_paths, &carried)?;
         Ok(())
     }
 
@@ -101,7 +137,7 @@ impl Updater {
             if keep.len() > self.keep {
                 break;
             }
-            if let Some(f) = &e.from {
+            if let (true, Some(f)) = (e.action.is_switch(), &e.from) {
                 keep.insert(f.clone());
             }
         }
@@ -113,8 +149,32 @@ impl Updater {
             if !crate::in_use::processes_in(&at).is_empty() {
                 continue;
             }
+            // What it holds beyond its release is named before it goes.
+            let unknown = match (&current, self.store.read_paths(&v)?) {
+                (Some(_), Some(paths)) if self.strategy.holds_trees() => {
+                    crate::carry::unknown(&at, &paths, &BTreeSet::new())?
+                }
+                _ => None,
+            };
             self.strategy.remove(&self.store, &v, current.as_ref())?;
             self.store.remove_tree(&v)?;
+            if let Some(cur) = &current {
+                history::append(
+                    &self.store.root,
+                    &HistoryEntry {
+                        time: self.now(),
+                        action: Action::Prune,
+                        from: Some(v.clone()),
+                        to: cur.clone(),
+                        path: Vec::new(),
+                        bytes: 0,
+                        result: Outcome::Ok,
+                        note: None,
+                        carried: 0,
+                        unknown,
+                    },
+                )?;
+            }
         }
         Ok(())
     }

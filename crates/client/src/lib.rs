@@ -52,6 +52,7 @@
 
 mod acquire;
 mod builder;
+mod carry;
 mod check;
 mod config;
 mod doctor;
@@ -78,11 +79,12 @@ mod updater;
 
 pub use acquire::{Downloaded, Staged};
 pub use builder::UpdaterBuilder;
+pub use carry::Unknown;
 pub use check::Update;
 pub use config::{Config, KEYS as CONFIG_KEYS};
 pub use deltapack_manifest::{PublicKey, Version};
 pub use doctor::{Check, Level};
-pub use error::{Error, HeaderField, Transfer, UrlRule};
+pub use error::{Error, ErrorKind, HeaderField, Transfer, UrlRule};
 pub use event::Event;
 pub use health::Launch;
 pub use history::{Action, HistoryEntry, Outcome};
@@ -91,4 +93,4 @@ pub use recover::Recovery;
 pub use source::{DirSource, HttpSource, Request, Response, Source, SourceError, SourceErrorKind};
 pub use state::{Refusal, RefusalReason, Repair};
 pub use strategy::InstallKind;
-pub use updater::{InUse, Probation, Refused, Status, Tick, Updater};
+pub use updater::{InUse, Probation, Refused, Status, Tick, UnknownFiles, Updater};

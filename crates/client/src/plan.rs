@@ -26,6 +26,16 @@ pub struct Step {
     pub artifact: Artifact,
 }
 
+impl std::fmt::Display for Step {
+    /// `delta 1.0.0->1.1.0` or `full 1.1.0`, as history entries name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.from {
+            Some(from) => write!(f, "delta {from}->{}", self.to),
+            None => write!(f, "full {}", self.to),
+        }
+    }
+}
+
 /// How the target is reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Path {

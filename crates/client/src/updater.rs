@@ -95,6 +95,23 @@ pub struct Status {
     pub in_use: Vec<InUse>,
     /// What an earlier cleanup could not remove (retried at each start).
     pub leftovers: Vec<String>,
+    /// Versions on disk holding files their release did not ship (app
+    /// data, logs, caches): the current one's stay behind at the next
+    /// update unless its release carries them; a kept one's go when it
+    /// is pruned.
+    pub unknown_files: Vec<UnknownFiles>,
+}
+
+/// Files in one version that its release did not ship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownFiles {
+    /// The version.
+    pub version: Version,
+    /// Where its files are.
+    pub path: PathBuf,
+    /// The files.
+    #[serde(flatten)]
+    pub files: crate::Unknown,
 }
 
 /// A kept version that processes still run from.
@@ -323,6 +340,7 @@ impl Updater {
         let mut installed = self.strategy.kept()?;
         installed.extend(current.clone());
         installed.sort();
+        let unknown_files = self.unknown_files(&installed, current.as_ref())?;
         Ok(Status {
             kind: self.strategy.kind(),
             install_dir: self.strategy.location().to_owned(),
@@ -351,7 +369,36 @@ impl Updater {
                 })
                 .collect(),
             leftovers: crate::recover::leftovers(&self.store),
+            unknown_files,
         })
+    }
+
+    /// [`Status::unknown_files`].
+    fn unknown_files(
+        &self,
+        installed: &[Version],
+        current: Option<&Version>,
+    ) -> Result<Vec<UnknownFiles>, Error> {
+        let mut out = Vec::new();
+        if !self.strategy.holds_trees() {
+            return Ok(out);
+        }
+        for v in installed {
+            let Some(paths) = self.store.read_paths(v)? else {
+                continue;
+            };
+            let path = self.strategy.tree(v, current);
+            if let Some(files) =
+                crate::carry::unknown(&path, &paths, &std::collections::BTreeSet::new())?
+            {
+                out.push(UnknownFiles {
+                    version: v.clone(),
+                    path,
+                    files,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

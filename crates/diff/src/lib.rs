@@ -146,6 +146,10 @@ pub(crate) struct Settings {
     pub(crate) force: Option<encode::ForceCodec>,
     /// Whether to try the executable-aware codec (`bsdiff-exe`).
     pub(crate) executables: bool,
+    /// Whether to record the new files' modification times, and the
+    /// latest one to record (`SOURCE_DATE_EPOCH`).
+    pub(crate) mtimes: bool,
+    pub(crate) clamp_mtime: Option<u64>,
 }
 
 impl Settings {
@@ -204,6 +208,8 @@ impl Differ {
                 zstd_ref_level: 19,
                 force: None,
                 executables: true,
+                mtimes: false,
+                clamp_mtime: None,
             },
             threads: None,
         }
@@ -221,6 +227,23 @@ impl Differ {
     /// before op 5 (FORMAT.md §6.4) can apply.
     pub fn executables(mut self, on: bool) -> Self {
         self.settings.executables = on;
+        self
+    }
+
+    /// Whether the package records the modification time of every file of
+    /// the new tree (FORMAT.md §3, header flag bit 2; default: no). The
+    /// applier then gives each rebuilt file its time, so caches keyed on
+    /// it (Python's bytecode) stay valid. Readers from before that flag
+    /// refuse such packages.
+    pub fn mtimes(mut self, on: bool) -> Self {
+        self.settings.mtimes = on;
+        self
+    }
+
+    /// Records no time later than `t` (Unix seconds): later ones become
+    /// `t`, as reproducible builds do with `SOURCE_DATE_EPOCH`.
+    pub fn clamp_mtime(mut self, t: Option<u64>) -> Self {
+        self.settings.clamp_mtime = t;
         self
     }
 

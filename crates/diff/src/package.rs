@@ -244,6 +244,11 @@ pub(crate) fn write(parts: Parts<'_>, s: &Settings) -> Result<Package, Error> {
         sources,
         removals,
         entries: header_entries,
+        mtimes: if s.mtimes {
+            mtimes_of(new, s.clamp_mtime)
+        } else {
+            None
+        },
     };
     let prefix = encode_prefix(&header, &payload).map_err(|e| Error::Compress {
         stream_codec: "zstd",
@@ -254,4 +259,21 @@ pub(crate) fn write(parts: Parts<'_>, s: &Settings) -> Result<Package, Error> {
         prefix,
         payload,
     })
+}
+
+/// The new tree's file times, clamped to `clamp` and to [`MAX_MTIME`];
+/// `None` when a file has none (the applier then leaves times alone).
+fn mtimes_of(new: &Tree, clamp: Option<u64>) -> Option<deltapack_format::Mtimes> {
+    let times = new
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::File { .. }))
+        .map(|n| {
+            n.mtime.map(|t| {
+                t.min(clamp.unwrap_or(u64::MAX))
+                    .min(deltapack_format::MAX_MTIME)
+            })
+        })
+        .collect::<Option<Vec<u64>>>()?;
+    (!times.is_empty()).then(|| deltapack_format::Mtimes::of(&times))
 }

@@ -30,6 +30,46 @@ pub const BLOCK_LOG_MAX: u8 = 30;
 
 const FLAG_HAS_BASE: u8 = 1;
 const FLAG_FILE_ROOT: u8 = 2;
+const FLAG_MTIMES: u8 = 4;
+
+/// The latest modification time a package may carry (Unix seconds, in
+/// the year 36812): later values are refused, so every one converts to a
+/// time the OS can set.
+pub const MAX_MTIME: u64 = 1 << 40;
+
+/// Modification times of the target's regular files (Unix seconds), as
+/// the build input had them: the `i`-th file of the target in tree order
+/// (base files carried over included) gets `times[index[i]]`. A build
+/// shares few distinct times, so they are listed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mtimes {
+    /// Distinct times, strictly increasing.
+    pub times: Vec<u64>,
+    /// One index into `times` per file of the target, in tree order.
+    pub index: Vec<u32>,
+}
+
+impl Mtimes {
+    /// The table for files with these times, in tree order.
+    pub fn of(files: &[u64]) -> Mtimes {
+        let mut times: Vec<u64> = files.to_vec();
+        times.sort_unstable();
+        times.dedup();
+        let index = files
+            .iter()
+            .map(|t| times.binary_search(t).unwrap_or(0) as u32)
+            .collect();
+        Mtimes { times, index }
+    }
+
+    /// The time of the `i`-th file.
+    pub fn get(&self, i: usize) -> Option<u64> {
+        self.index
+            .get(i)
+            .and_then(|&k| self.times.get(k as usize))
+            .copied()
+    }
+}
 
 /// What the root of the tree is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +239,9 @@ pub struct Header {
     pub removals: Vec<RelPath>,
     /// Target paths that are new or differ from the base, in tree order.
     pub entries: Vec<Entry>,
+    /// Modification times of every file of the target, if the package
+    /// carries them (header flag bit 2).
+    pub mtimes: Option<Mtimes>,
 }
 
 /// Number of block hashes a file of `size` bytes carries.
@@ -233,6 +276,9 @@ impl Header {
         }
         if self.root == RootKind::File {
             flags |= FLAG_FILE_ROOT;
+        }
+        if self.mtimes.is_some() {
+            flags |= FLAG_MTIMES;
         }
         out.push(flags);
         put_bytes(&mut out, self.platform.as_bytes());
@@ -323,6 +369,18 @@ impl Header {
                 out.extend_from_slice(b);
             }
         }
+        if let Some(m) = &self.mtimes {
+            put_varint(&mut out, m.times.len() as u64);
+            let mut prev = 0;
+            for (i, &t) in m.times.iter().enumerate() {
+                put_varint(&mut out, if i == 0 { t } else { t - prev });
+                prev = t;
+            }
+            put_varint(&mut out, m.index.len() as u64);
+            for &k in &m.index {
+                put_varint(&mut out, u64::from(k));
+            }
+        }
         out
     }
 
@@ -331,7 +389,7 @@ impl Header {
         let mut r = Reader::new(raw, Section::Header);
         let flags_at = r.offset();
         let flags = r.u8()?;
-        if flags & !(FLAG_HAS_BASE | FLAG_FILE_ROOT) != 0 {
+        if flags & !(FLAG_HAS_BASE | FLAG_FILE_ROOT | FLAG_MTIMES) != 0 {
             return Err(unknown("header flags", u64::from(flags), flags_at));
         }
         let root = if flags & FLAG_FILE_ROOT != 0 {
@@ -567,6 +625,11 @@ impl Header {
                 blocks,
             });
         }
+        let mtimes = if flags & FLAG_MTIMES != 0 {
+            Some(decode_mtimes(&mut r, limits)?)
+        } else {
+            None
+        };
         r.finish()?;
 
         let mut files = file_entries.into_iter();
@@ -598,6 +661,7 @@ impl Header {
             sources,
             removals,
             entries,
+            mtimes,
         };
         h.check_shape(data_bytes, ref_bytes, limits)?;
         Ok(h)
@@ -767,4 +831,39 @@ fn mode(r: &mut Reader<'_>, p: &RelPath) -> Result<u32, DecodeError> {
         });
     }
     Ok(m as u32)
+}
+
+/// Reads the mtimes section (see [`Mtimes`]): at least one time, strictly
+/// increasing, none above [`MAX_MTIME`]; every index names a time.
+fn decode_mtimes(r: &mut Reader<'_>, limits: &Limits) -> Result<Mtimes, DecodeError> {
+    let n = r.count("mtime count", limits.max_entries, 1)?;
+    if n == 0 {
+        return Err(DecodeError::Inconsistent {
+            what: "an mtimes section with no times".into(),
+        });
+    }
+    let mut times = Vec::with_capacity(n);
+    let mut prev = 0u64;
+    for i in 0..n {
+        let d = r.varint_max("mtime", MAX_MTIME)?;
+        if i > 0 && d == 0 {
+            return Err(DecodeError::Inconsistent {
+                what: "mtimes are not strictly increasing".into(),
+            });
+        }
+        let t = prev.saturating_add(d);
+        if t > MAX_MTIME {
+            return Err(DecodeError::Inconsistent {
+                what: format!("an mtime after {MAX_MTIME}"),
+            });
+        }
+        times.push(t);
+        prev = t;
+    }
+    let files = r.count("mtime file count", limits.max_entries, 1)?;
+    let mut index = Vec::with_capacity(files);
+    for _ in 0..files {
+        index.push(r.varint_max("mtime index", n as u64 - 1)? as u32);
+    }
+    Ok(Mtimes { times, index })
 }

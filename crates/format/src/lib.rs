@@ -39,8 +39,8 @@ pub mod x86;
 pub use digest::{DigestNode, TreeDigester, TreeId};
 pub use error::DecodeError;
 pub use header::{
-    BLOCK_LOG_MAX, BLOCK_LOG_MIN, Entry, FileEntry, Hash8, Header, MODE_MASK, Node, Op, RootKind,
-    Source, block_count,
+    BLOCK_LOG_MAX, BLOCK_LOG_MIN, Entry, FileEntry, Hash8, Header, MAX_MTIME, MODE_MASK, Mtimes,
+    Node, Op, RootKind, Source, block_count,
 };
 pub use limits::Limits;
 pub use prologue::{FORMAT_VERSION, MAGIC, PROLOGUE_LEN, Prologue};

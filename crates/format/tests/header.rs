@@ -217,6 +217,60 @@ fn build(s: &Spec) -> Header {
             vec![]
         },
         entries,
+        // Half the specs carry modification times.
+        mtimes: s.block_log.is_multiple_of(2).then(|| {
+            Mtimes::of(&[
+                1_700_000_000,
+                1_700_000_005,
+                1_700_000_000,
+                u64::from(s.block_log),
+            ])
+        }),
+    }
+}
+
+/// The raw header of `h` with its mtimes section replaced by `section`.
+fn with_mtimes_section(h: &Header, section: &[u8]) -> Vec<u8> {
+    let mut h = h.clone();
+    h.mtimes = None;
+    let mut raw = h.encode();
+    raw[0] |= 4;
+    raw.extend_from_slice(section);
+    raw
+}
+
+#[test]
+fn hostile_mtimes_are_refused() {
+    let h = build(&Spec {
+        sources: vec![],
+        entries: vec![rp("a")],
+        picks: vec![(0, 0, 10, [3; 8], 0o644)],
+        removals: vec![],
+        block_log: 21,
+        file_root: false,
+        has_base: false,
+    });
+    let good = with_mtimes_section(&h, &[2, 5, 1, 2, 0, 1]);
+    let d = Header::decode(&good, &Limits::default()).unwrap();
+    assert_eq!(
+        d.mtimes,
+        Some(Mtimes {
+            times: vec![5, 6],
+            index: vec![0, 1]
+        })
+    );
+    for (what, section) in [
+        ("no times", &[0u8, 0][..]),
+        ("not increasing", &[2, 5, 0, 1, 0][..]),
+        ("index out of range", &[1, 5, 1, 1][..]),
+        ("truncated", &[3, 5][..]),
+        (
+            "over the maximum",
+            &[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 0][..],
+        ),
+    ] {
+        let raw = with_mtimes_section(&h, section);
+        assert!(Header::decode(&raw, &Limits::default()).is_err(), "{what}");
     }
 }
 

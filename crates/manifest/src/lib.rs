@@ -33,8 +33,8 @@ mod model;
 pub use envelope::{MAX_MANIFEST_SIZE, VerifiedManifest, Verifier, sign, unix_now};
 pub use keys::{PublicKey, SecretKey};
 pub use model::{
-    Artifact, Build, Channel, ChannelRelease, Delta, FORMAT, Manifest, Release, Rollout, TreeRef,
-    bucket, check_name, check_path,
+    Artifact, Build, Channel, ChannelRelease, Delta, FORMAT, MAX_CARRY, Manifest, Release, Rollout,
+    TreeRef, bucket, check_data_path, check_name, check_path,
 };
 pub use semver::Version;
 

@@ -110,6 +110,14 @@ pub struct Release {
     /// and installs on it are offered the newest good version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yanked: Option<String>,
+    /// App data inside the install that carries over into this version:
+    /// `/`-separated paths relative to the install (files or directories,
+    /// e.g. `instance`, `logs`), whose files the client copies from the
+    /// installed version into this one when it updates (see
+    /// docs/CLIENT.md). Clients older than this field refuse a manifest
+    /// that uses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carry: Vec<String>,
     /// Builds by platform name.
     pub platforms: BTreeMap<String, Build>,
 }
@@ -236,6 +244,14 @@ impl Manifest {
             if r.platforms.is_empty() {
                 return bad(at("no platforms"));
             }
+            if r.carry.len() > MAX_CARRY {
+                return bad(at(&format!("carry lists over {MAX_CARRY} paths")));
+            }
+            for c in &r.carry {
+                if let Err(why) = check_data_path(c) {
+                    return bad(at(&format!("carry path {c:?} {why}")));
+                }
+            }
             for (p, b) in &r.platforms {
                 if let Err(why) = check_name(p) {
                     return bad(at(&format!("platform name {p:?} {why}")));
@@ -339,6 +355,32 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Most data paths one release may carry over.
+pub const MAX_CARRY: usize = 64;
+
+/// Checks a path of app data inside an install (`Release::carry`):
+/// 1..=255 bytes of `/`-separated components, none empty, `.` or `..`,
+/// no backslash, `:` or control characters (so it means the same on every OS
+/// and stays inside the install).
+pub fn check_data_path(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() || path.len() > 255 {
+        return Err("must be 1..=255 bytes");
+    }
+    if path
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || c == ':')
+    {
+        return Err("must not contain control characters, '\\' or ':'");
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err("must be a relative path of names (no empty, '.' or '..' parts)");
+    }
+    Ok(())
+}
+
 fn check_hex(s: &str) -> Result<(), &'static str> {
     if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err("must be 64 lowercase hex digits");
@@ -364,6 +406,15 @@ mod tests {
         for bad in ["/abs", "a//b", "a/../b", "a/./b", "a\\b", "a/", ""] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
+        for ok in ["instance", "logs", ".config/app", "data/db.sqlite", "ü/x y"] {
+            assert!(check_data_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/etc", "../x", "a/../b", "a/./b", ".", "a//b", "a/", "a\\b", "C:x", "a\nb",
+        ] {
+            assert!(check_data_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_data_path(&"a".repeat(256)).is_err());
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn sample() -> Manifest {
             notes: String::new(),
             min_delta_version: None,
             yanked: None,
+            carry: Vec::new(),
             platforms: BTreeMap::from([("linux-x86_64".into(), build("1.0.0", 1, vec![], vec![]))]),
         },
         Release {
@@ -55,6 +56,7 @@ fn sample() -> Manifest {
             notes: "Faster.\n\n- \"quoted\" & ünïcode".into(),
             min_delta_version: None,
             yanked: Some("crashes on start".into()),
+            carry: Vec::new(),
             platforms: BTreeMap::from([(
                 "linux-x86_64".into(),
                 build(
@@ -74,6 +76,7 @@ fn sample() -> Manifest {
             notes: "Beta.".into(),
             min_delta_version: Some(v("1.1.0")),
             yanked: None,
+            carry: Vec::new(),
             platforms: BTreeMap::from([(
                 "linux-x86_64".into(),
                 build(

@@ -40,6 +40,7 @@ fn seeds() -> Vec<Vec<u8>> {
             notes: format!("notes {i} with \"quotes\" and \\ and ünïcode"),
             min_delta_version: (i == 2).then(|| v("1.0.0")),
             yanked: (i == 1).then(|| "bad".to_string()),
+            carry: Vec::new(),
             platforms: BTreeMap::from([(
                 "linux".to_string(),
                 Build {

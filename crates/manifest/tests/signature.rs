@@ -41,6 +41,7 @@ fn sample() -> Manifest {
         notes: "fixes".into(),
         min_delta_version: None,
         yanked: None,
+        carry: Vec::new(),
         platforms: BTreeMap::from([("linux".to_string(), build)]),
     });
     m.channels.insert(

@@ -126,13 +126,26 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    fn file(&mut self, raw: &str, mode: u32, data: &mut dyn Read) -> Result<(), Error> {
+    fn file(
+        &mut self,
+        raw: &str,
+        mode: u32,
+        mtime: Option<u64>,
+        data: &mut dyn Read,
+    ) -> Result<(), Error> {
         let Some((_, path)) = self.place(raw, false)? else {
             return Err(self.bad(raw, "a file entry needs a name"));
         };
         let mut f = fs_err::File::create(&path)?;
         io::copy(data, &mut f)?;
-        set_exec(&path, mode & 0o111 != 0)
+        drop(f);
+        set_exec(&path, mode & 0o111 != 0)?;
+        // The archive's time, so that packages record the build's.
+        if let Some(t) = mtime.and_then(|t| i64::try_from(t).ok()) {
+            let ft = filetime::FileTime::from_unix_time(t, 0);
+            filetime::set_file_mtime(&path, ft)?;
+        }
+        Ok(())
     }
 
     fn symlink(&mut self, raw: &str, target: &str) -> Result<(), Error> {
@@ -182,7 +195,8 @@ impl<'a> Unpacker<'a> {
                 tar::EntryType::Directory => self.dir(&raw)?,
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let mode = entry.header().mode().unwrap_or(0o644);
-                    self.file(&raw, mode, &mut entry)?;
+                    let mtime = entry.header().mtime().ok();
+                    self.file(&raw, mode, mtime, &mut entry)?;
                 }
                 tar::EntryType::Symlink => {
                     let t = link()?;
@@ -223,7 +237,9 @@ impl<'a> Unpacker<'a> {
                 self.symlink(&raw, &t)?;
             } else {
                 let mode = entry.unix_mode().unwrap_or(0o644);
-                self.file(&raw, mode, &mut entry)?;
+                // Zip times are local times without a zone: not kept (the
+                // unpack time stands, clamped by SOURCE_DATE_EPOCH).
+                self.file(&raw, mode, None, &mut entry)?;
             }
         }
         Ok(())

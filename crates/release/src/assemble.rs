@@ -24,6 +24,8 @@ pub(crate) struct Record {
     pub(crate) released: u64,
     pub(crate) notes: String,
     pub(crate) min_delta_version: Option<Version>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) carry: Vec<String>,
     pub(crate) rollout_percent: u8,
     pub(crate) trees: BTreeMap<String, TreeRef>,
     pub(crate) built: Vec<Built>,
@@ -37,6 +39,7 @@ impl Record {
             && self.shard[1] == other.shard[1]
             && self.notes == other.notes
             && self.min_delta_version == other.min_delta_version
+            && self.carry == other.carry
             && self.rollout_percent == other.rollout_percent
             && self.trees == other.trees
     }
@@ -72,6 +75,7 @@ pub(crate) fn add_release(m: &mut Manifest, rec: &Record) -> Result<(), Error> {
                     notes: String::new(),
                     min_delta_version: None,
                     yanked: None,
+                    carry: Vec::new(),
                     platforms: BTreeMap::new(),
                 },
             );
@@ -84,6 +88,9 @@ pub(crate) fn add_release(m: &mut Manifest, rec: &Record) -> Result<(), Error> {
     }
     if rec.min_delta_version.is_some() {
         rel.min_delta_version.clone_from(&rec.min_delta_version);
+    }
+    if !rec.carry.is_empty() {
+        rel.carry.clone_from(&rec.carry);
     }
     for (p, tree) in &rec.trees {
         let full = rec

@@ -20,6 +20,7 @@
 //!         platforms: vec![("linux-x86_64".into(), "dist/linux".into())],
 //!         notes: "Faster start-up.".into(),
 //!         min_delta_version: None,
+//!         carry: Vec::new(),
 //!         rollout_percent: 100,
 //!     },
 //!     None,

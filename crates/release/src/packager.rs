@@ -35,6 +35,9 @@ pub struct NewRelease {
     pub notes: String,
     /// Installs older than this take the full bundle.
     pub min_delta_version: Option<Version>,
+    /// App data inside the install that carries over into this version
+    /// (`Release::carry`; empty: what an earlier run said, else nothing).
+    pub carry: Vec<String>,
     /// Initial rollout percentage (default 100).
     pub rollout_percent: u8,
 }
@@ -82,6 +85,8 @@ pub struct Packager {
     deltas: usize,
     level: u8,
     executables: bool,
+    mtimes: bool,
+    clamp_mtime: Option<u64>,
     expires_in: u64,
     now: Option<u64>,
     shard_out: Option<PathBuf>,
@@ -97,6 +102,8 @@ impl Packager {
             deltas: DEFAULT_DELTAS,
             level: 9,
             executables: true,
+            mtimes: true,
+            clamp_mtime: None,
             expires_in: DEFAULT_EXPIRES_IN,
             now: None,
             shard_out: None,
@@ -148,11 +155,30 @@ impl Packager {
         self
     }
 
+    /// Whether packages record every file's modification time (default:
+    /// yes), so that installed files keep the build's times and caches
+    /// keyed on them (Python's bytecode) stay valid. Update clients older
+    /// than that field of the format cannot read such packages, full
+    /// bundles included: turn it off while many of them are installed.
+    pub fn mtimes(mut self, on: bool) -> Self {
+        self.mtimes = on;
+        self
+    }
+
+    /// Records no modification time later than `t` (Unix seconds), as
+    /// reproducible builds do with `SOURCE_DATE_EPOCH`.
+    pub fn clamp_mtime(mut self, t: Option<u64>) -> Self {
+        self.clamp_mtime = t;
+        self
+    }
+
     /// The diff settings every package of a run shares.
     fn differ(&self) -> Differ {
         Differ::new()
             .level(self.level)
             .executables(self.executables)
+            .mtimes(self.mtimes)
+            .clamp_mtime(self.clamp_mtime)
     }
 
     /// Manifest lifetime in seconds (default 30 days).
@@ -329,6 +355,7 @@ impl Packager {
             released: existing.map_or_else(|| self.time(), |e| e.released),
             notes: r.notes.clone(),
             min_delta_version: r.min_delta_version.clone(),
+            carry: r.carry.clone(),
             rollout_percent: r.rollout_percent,
             trees: inputs
                 .iter()

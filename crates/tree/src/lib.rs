@@ -87,6 +87,18 @@ pub struct TreeNode {
     pub path: RelPath,
     /// What it is.
     pub kind: NodeKind,
+    /// A regular file's modification time (Unix seconds), when the file
+    /// system gives one from after 1970; not part of the tree's identity.
+    pub mtime: Option<u64>,
+}
+
+/// A file's modification time in Unix seconds, if it has one after 1970.
+fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
+    meta.modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// A scanned tree, nodes in canonical order.
@@ -125,7 +137,11 @@ impl Tree {
             return Ok(Tree {
                 root_path: root.to_owned(),
                 root: RootKind::File,
-                nodes: vec![TreeNode { path, kind }],
+                nodes: vec![TreeNode {
+                    path,
+                    kind,
+                    mtime: mtime_of(&meta),
+                }],
             });
         }
         if !meta.is_dir() {
@@ -139,15 +155,15 @@ impl Tree {
         let nodes = listed
             .into_par_iter()
             .map(|(path, l)| {
-                let kind = match l {
-                    Listed::Dir(mode) => NodeKind::Dir { mode },
-                    Listed::Symlink(target) => NodeKind::Symlink { target },
-                    Listed::File(mode) => {
+                let (kind, mtime) = match l {
+                    Listed::Dir(mode) => (NodeKind::Dir { mode }, None),
+                    Listed::Symlink(target) => (NodeKind::Symlink { target }, None),
+                    Listed::File(mode, mtime) => {
                         let (size, hash) = hash_file(&root.join(path.as_str()))?;
-                        NodeKind::File { mode, size, hash }
+                        (NodeKind::File { mode, size, hash }, mtime)
                     }
                 };
-                Ok(TreeNode { path, kind })
+                Ok(TreeNode { path, kind, mtime })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Tree {
@@ -176,15 +192,15 @@ impl Tree {
         let nodes = listed
             .into_par_iter()
             .map(|(path, l)| {
-                let kind = match l {
-                    Listed::Dir(mode) => NodeKind::Dir { mode },
-                    Listed::Symlink(target) => NodeKind::Symlink { target },
-                    Listed::File(mode) => {
+                let (kind, mtime) = match l {
+                    Listed::Dir(mode) => (NodeKind::Dir { mode }, None),
+                    Listed::Symlink(target) => (NodeKind::Symlink { target }, None),
+                    Listed::File(mode, mtime) => {
                         let (size, hash) = hash_file(&root.join(path.as_str()))?;
-                        NodeKind::File { mode, size, hash }
+                        (NodeKind::File { mode, size, hash }, mtime)
                     }
                 };
-                Ok(TreeNode { path, kind })
+                Ok(TreeNode { path, kind, mtime })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Tree {
@@ -247,7 +263,7 @@ pub fn digest_node(kind: &NodeKind) -> DigestNode<'_> {
 
 enum Listed {
     Dir(u32),
-    File(u32),
+    File(u32, Option<u64>),
     Symlink(String),
 }
 
@@ -290,7 +306,7 @@ fn walk(
             out.push((path.clone(), Listed::Dir(mode_of(&meta))));
             walk(root, Some(&path), keep, out)?;
         } else if ft.is_file() {
-            out.push((path, Listed::File(mode_of(&meta))));
+            out.push((path, Listed::File(mode_of(&meta), mtime_of(&meta))));
         } else if ft.is_symlink() {
             let target = fs_err::read_link(&fs_path)?;
             let target = target

@@ -117,6 +117,7 @@ pub fn stored_file_package(
                 blocks,
             }),
         }],
+        mtimes: None,
     };
     seal(&header, &payload)
 }
@@ -178,6 +179,7 @@ pub fn full_header(entries: Vec<(&str, deltapack_format::Node)>, data: &[u8]) ->
             .into_iter()
             .map(|(p, node)| Entry { path: rp(p), node })
             .collect(),
+        mtimes: None,
     };
     (header, payload)
 }

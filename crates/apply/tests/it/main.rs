@@ -10,5 +10,6 @@ mod craft;
 mod exe;
 mod fuzz_replay;
 mod harness;
+mod mtimes;
 mod props;
 mod roundtrip;

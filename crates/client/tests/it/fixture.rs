@@ -94,6 +94,7 @@ pub fn repo(k: usize) -> Repo {
                     platforms: vec![(PLATFORM.into(), tree(&work, i))],
                     notes: format!("notes {ver}"),
                     min_delta_version: None,
+                    carry: Vec::new(),
                     rollout_percent: 100,
                 },
                 None,

@@ -27,6 +27,7 @@ fn served(work: &Path, inputs: &[PathBuf]) -> (PathBuf, Hostile) {
                     platforms: vec![(PLATFORM.into(), input.clone())],
                     notes: String::new(),
                     min_delta_version: None,
+                    carry: Vec::new(),
                     rollout_percent: 100,
                 },
                 None,
@@ -246,10 +247,13 @@ fn a_bundle_is_swapped_whole_and_rolled_back() {
     // The next update (1.1.0, 1.2.0 is refused) goes through a delta from
     // the rolled-back tree, its log ignored, and the oldest kept tree goes.
     assert_eq!(u.update(false, &|_| {}).unwrap(), Some(v("1.1.0")));
-    assert_eq!(
-        u.history().unwrap().last().unwrap().path,
-        ["delta 1.0.0->1.1.0"]
-    );
+    let h = u.history().unwrap();
+    let switch = h.iter().rev().find(|e| e.action.is_switch()).unwrap();
+    assert_eq!(switch.path, ["delta 1.0.0->1.1.0"]);
+    // The pruned tree's log is named in the history before it went.
+    let prune = h.last().unwrap();
+    assert_eq!(prune.action.as_str(), "prune");
+    assert_eq!(prune.from, Some(v("1.2.0")));
     assert_eq!(digest_of(&app), digest_of(&inputs[1]));
     let kept: Vec<_> = fs_err::read_dir(side.join("versions"))
         .unwrap()
@@ -388,6 +392,7 @@ fn python_writing_its_pycache_beside_the_code_does_not_force_the_full_bundle() {
             platforms: vec![(PLATFORM.into(), inputs[0].clone())],
             notes: String::new(),
             min_delta_version: None,
+            carry: Vec::new(),
             rollout_percent: 100,
         },
         None,

@@ -151,9 +151,17 @@ pub fn inputs(work: &Path, i: usize) -> (Vec<(String, PathBuf)>, BTreeMap<String
     (given, trees)
 }
 
+/// Reproducible, as `SOURCE_DATE_EPOCH` makes a run: fixed times, and no
+/// file time after a fixed epoch (the inputs are written at each run).
 pub fn packager(repo: &Path) -> Packager {
-    Packager::new(repo).keys(vec![key(1)]).now(NOW)
+    Packager::new(repo)
+        .keys(vec![key(1)])
+        .now(NOW)
+        .clamp_mtime(Some(EPOCH))
 }
+
+/// The `SOURCE_DATE_EPOCH` of the tests' runs (before any input was written).
+pub const EPOCH: u64 = 1_700_000_000;
 
 pub fn new_release(i: usize, channel: &str, platforms: Vec<(String, PathBuf)>) -> NewRelease {
     NewRelease {
@@ -162,6 +170,7 @@ pub fn new_release(i: usize, channel: &str, platforms: Vec<(String, PathBuf)>) -
         platforms,
         notes: format!("Release {}", version(i)),
         min_delta_version: None,
+        carry: Vec::new(),
         rollout_percent: 100,
     }
 }

@@ -160,13 +160,15 @@ fn independent_runs_and_shards_give_identical_bytes() {
         let (given, _) = inputs(&s.work, 4);
         let mut p = deltapack_release::Packager::new(&base)
             .trust(vec![key(1).public()])
-            .now(NOW);
+            .now(NOW)
+            .clamp_mtime(Some(EPOCH));
         let out = if index == 0 {
             let copy = dir.path().join("shard0");
             copy_repo(&base, &copy);
             p = deltapack_release::Packager::new(&copy)
                 .trust(vec![key(1).public()])
-                .now(NOW);
+                .now(NOW)
+                .clamp_mtime(Some(EPOCH));
             copy
         } else {
             let out = dir.path().join(format!("out{index}"));
