@@ -250,6 +250,33 @@ impl Progress {
     }
 }
 
+/// "up to date", and what holds a newer version back, with the command
+/// that changes it.
+fn up_to_date(held: Option<&deltapack_client::Held>) -> String {
+    match held {
+        None => "up to date".into(),
+        Some(deltapack_client::Held::Rollout {
+            version,
+            percent,
+            paused,
+        }) => format!(
+            "up to date for this install: {version} is {} (this install is not in it yet); `deltapack update install --manual` installs it now",
+            if *paused {
+                format!("rolled out to {percent}% of installs, paused")
+            } else {
+                format!("rolled out to {percent}% of installs")
+            }
+        ),
+        Some(deltapack_client::Held::Refused {
+            version,
+            reason,
+            clear_with,
+        }) => format!(
+            "up to date for this install: {version} is refused here ({reason}); `{clear_with}` offers it again"
+        ),
+    }
+}
+
 /// Runs one `update` subcommand.
 pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
     let start = Instant::now();
@@ -258,26 +285,21 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
     match cmd {
         UpdateCommand::Check { opts, manual } => {
             let u = updater(&opts)?;
-            let found = u.check_with(manual, &progress)?;
+            let found = u.check_explained(manual, &progress)?;
             p.bar.finish_and_clear();
             if opts.json {
                 out!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "update": found }))?
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "update": found.update, "held": found.held })
+                    )?
                 );
             } else {
-                match found {
-                    None => out!("up to date"),
+                match found.update {
+                    None => out!("{}", up_to_date(found.held.as_ref())),
                     Some(up) => {
-                        let steps: Vec<String> = up
-                            .path
-                            .steps
-                            .iter()
-                            .map(|s| match &s.from {
-                                Some(f) => format!("delta {f}->{}", s.to),
-                                None => format!("full {}", s.to),
-                            })
-                            .collect();
+                        let steps: Vec<String> =
+                            up.path.steps.iter().map(ToString::to_string).collect();
                         out!(
                             "update {} -> {}: {} bytes via {} (full bundle {} bytes)",
                             up.from
@@ -288,15 +310,23 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                             steps.join(", "),
                             up.full_bytes
                         );
+                        if !up.notes.trim().is_empty() {
+                            out!(
+                                "\nrelease notes for {}:\n{}",
+                                up.version,
+                                up.notes.trim_end()
+                            );
+                        }
                     }
                 }
             }
         }
         UpdateCommand::Download { opts, manual } => {
             let u = updater(&opts)?;
-            let Some(up) = u.check_with(manual, &progress)? else {
+            let found = u.check_explained(manual, &progress)?;
+            let Some(up) = found.update else {
                 p.bar.finish_and_clear();
-                out!("up to date");
+                out!("{}", up_to_date(found.held.as_ref()));
                 return Ok(());
             };
             u.download(&up, &progress)?;
@@ -305,12 +335,16 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
         }
         UpdateCommand::Install { opts, manual, to } => {
             let u = updater(&opts)?;
+            let mut held = None;
             let up = match to {
                 Some(v) => Some(u.check_version(
                     &Version::parse(&v).with_context(|| format!("{v:?} is not a version"))?,
                 )?),
-                None => match u.check_with(manual, &progress) {
-                    Ok(up) => up,
+                None => match u.check_explained(manual, &progress) {
+                    Ok(found) => {
+                        held = found.held;
+                        found.update
+                    }
                     // No network: what was downloaded, against the
                     // manifest accepted then.
                     Err(e) if e.is_transport() => match u.check_offline(manual) {
@@ -331,7 +365,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             };
             let Some(up) = up else {
                 p.bar.finish_and_clear();
-                out!("up to date");
+                out!("{}", up_to_date(held.as_ref()));
                 return Ok(());
             };
             let s = u.download_and_apply(&up, &progress)?;
@@ -485,11 +519,16 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             let path = opts.config_path()?;
             let mut c = Config::load(&path)?;
             c.set("channel", &name)?;
-            c.save(&path)?;
             let mut o = opts;
             o.channel = Some(name.clone());
             let u = updater(&o)?;
-            match u.check_with(true, &progress)? {
+            let found = u.check_with(true, &progress);
+            // A channel the repository does not have is refused, unsaved.
+            if let Err(e @ deltapack_client::Error::UnknownChannel { .. }) = found {
+                return Err(e.into());
+            }
+            c.save(&path)?;
+            match found? {
                 Some(up) => {
                     p.bar.finish_and_clear();
                     out!("channel {name}: {} is available", up.version);

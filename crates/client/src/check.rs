@@ -29,6 +29,51 @@ pub struct Update {
     pub(crate) manifest: Manifest,
 }
 
+/// What [`Updater::check_explained`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// The update on offer, if any.
+    pub update: Option<Update>,
+    /// With no update: a newer version of the channel that this install
+    /// is not offered, and why.
+    pub held: Option<Held>,
+}
+
+/// Why a newer version is not offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Held {
+    /// The staged rollout has not reached this install (or is paused); a
+    /// manual check (`--manual`) installs it now.
+    Rollout {
+        /// The version.
+        version: Version,
+        /// The share of installs it is offered to.
+        percent: u8,
+        /// Whether the rollout is paused.
+        paused: bool,
+    },
+    /// This install refused it (a rollback, a broken full bundle).
+    Refused {
+        /// The version.
+        version: Version,
+        /// Why.
+        reason: crate::RefusalReason,
+        /// The command that offers it again.
+        clear_with: String,
+    },
+}
+
+/// The entry of `known` closest to `given`, if it is close (a typo).
+fn closest(given: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(given, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.clone())
+}
+
 impl Updater {
     /// The newest eligible version and the cheapest way to it, if there
     /// is an update. Respects the staged rollout.
@@ -43,7 +88,18 @@ impl Updater {
         manual: bool,
         progress: &dyn Fn(Event),
     ) -> Result<Option<Update>, Error> {
+        self.check_explained(manual, progress).map(|c| c.update)
+    }
+
+    /// [`check_with`](Updater::check_with), and when there is no update,
+    /// what a newer version on the channel is held back by, if one is.
+    pub fn check_explained(
+        &self,
+        manual: bool,
+        progress: &dyn Fn(Event),
+    ) -> Result<Checked, Error> {
         let m = self.manifest(progress)?;
+        self.validate(&m)?;
         let current = self.identified(&m)?;
         let st = self.state()?;
         let refused = st.refused.keys().cloned().collect();
@@ -55,10 +111,66 @@ impl Updater {
             ignore_rollout: manual,
             refused: &refused,
         };
-        let Some(target) = plan::target(&m, &want) else {
-            return Ok(None);
-        };
-        self.offer(m, current, &target).map(Some)
+        if let Some(target) = plan::target(&m, &want) {
+            return Ok(Checked {
+                update: Some(self.offer(m, current, &target)?),
+                held: None,
+            });
+        }
+        // Nothing on offer: would anything be, without the rollout and
+        // the refusals?
+        let none = std::collections::BTreeSet::new();
+        let held = plan::target(
+            &m,
+            &Want {
+                ignore_rollout: true,
+                refused: &none,
+                ..want
+            },
+        )
+        .map(|v| match st.refused.get(&v) {
+            Some(r) => Held::Refused {
+                clear_with: format!("deltapack update allow {v}"),
+                version: v,
+                reason: r.reason,
+            },
+            None => {
+                let cr = m
+                    .channels
+                    .get(&self.channel)
+                    .and_then(|c| c.releases.iter().find(|cr| cr.version == v));
+                Held::Rollout {
+                    percent: cr.map_or(0, |cr| cr.rollout.percent),
+                    paused: cr.is_some_and(|cr| cr.rollout.paused),
+                    version: v,
+                }
+            }
+        });
+        Ok(Checked { update: None, held })
+    }
+
+    /// Refuses a channel or platform the repository does not have, naming
+    /// the ones it has (and the closest).
+    pub(crate) fn validate(&self, m: &Manifest) -> Result<(), Error> {
+        if !m.channels.contains_key(&self.channel) {
+            let known: Vec<String> = m.channels.keys().cloned().collect();
+            return Err(Error::UnknownChannel {
+                suggestion: closest(&self.channel, &known),
+                channel: self.channel.clone(),
+                known,
+            });
+        }
+        let platforms: std::collections::BTreeSet<&String> =
+            m.releases.iter().flat_map(|r| r.platforms.keys()).collect();
+        if !m.releases.is_empty() && !platforms.contains(&self.platform) {
+            let known: Vec<String> = platforms.into_iter().cloned().collect();
+            return Err(Error::UnknownPlatform {
+                suggestion: closest(&self.platform, &known),
+                platform: self.platform.clone(),
+                known,
+            });
+        }
+        Ok(())
     }
 
     /// [`check_with`](Updater::check_with) without the network: against
@@ -67,6 +179,7 @@ impl Updater {
     /// network). `Ok(None)` when there is nothing to install.
     pub fn check_offline(&self, manual: bool) -> Result<Option<Update>, Error> {
         let m = self.accepted_manifest()?;
+        self.validate(&m)?;
         let current = self.identified(&m)?;
         let st = self.state()?;
         let refused = st.refused.keys().cloned().collect();
@@ -109,6 +222,7 @@ impl Updater {
     /// this platform, whatever is installed.
     pub fn newest_on_channel(&self) -> Result<Option<Version>, Error> {
         let m = self.manifest(&|_| {})?;
+        self.validate(&m)?;
         Ok(m.channels.get(&self.channel).and_then(|c| {
             c.releases
                 .iter()
@@ -127,6 +241,7 @@ impl Updater {
     /// first install), ignoring rollout, yanks and refusals.
     pub fn check_version(&self, v: &Version) -> Result<Update, Error> {
         let m = self.manifest(&|_| {})?;
+        self.validate(&m)?;
         let current = self.identified(&m)?;
         self.offer(m, current, v)
     }

@@ -265,6 +265,14 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
     // Repository, key and the installed tree against the manifest.
     match u.verified_manifest() {
         Ok(m) => {
+            if let Err(e) = u.validate(&m) {
+                out.push(check(
+                    "channel",
+                    Level::Fail,
+                    e.to_string(),
+                    "set one the repository has: deltapack config set channel NAME (or platform)",
+                ));
+            }
             let days = m.expires.saturating_sub(clock.max(floor)) / 86_400;
             out.push(check(
                 "repository",

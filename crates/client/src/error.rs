@@ -158,6 +158,34 @@ pub enum Error {
         /// The process holding the lock, if it wrote its pid.
         pid: Option<u32>,
     },
+    /// The channel is not one of the repository's.
+    #[error(
+        "channel {channel:?} is not in the repository{}; its channels: {}",
+        suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default(),
+        known.join(", ")
+    )]
+    UnknownChannel {
+        /// The channel asked for.
+        channel: String,
+        /// The repository's channels.
+        known: Vec<String>,
+        /// The closest of them, if one is close.
+        suggestion: Option<String>,
+    },
+    /// No release of the repository has a build for the platform.
+    #[error(
+        "platform {platform:?} has no build in the repository{}; its platforms: {}",
+        suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default(),
+        known.join(", ")
+    )]
+    UnknownPlatform {
+        /// The platform asked for.
+        platform: String,
+        /// The platforms the repository has builds for.
+        known: Vec<String>,
+        /// The closest of them, if one is close.
+        suggestion: Option<String>,
+    },
     /// The version asked for is the one installed.
     #[error("version {version} is already installed")]
     AlreadyInstalled {
@@ -417,6 +445,8 @@ impl Error {
             Error::WrongPackage { .. } => "wrong_package",
             Error::ReadOnly { .. } => "read_only",
             Error::Busy { .. } => "busy",
+            Error::UnknownChannel { .. } => "unknown_channel",
+            Error::UnknownPlatform { .. } => "unknown_platform",
             Error::AlreadyInstalled { .. } => "already_installed",
             Error::NothingInstalled => "nothing_installed",
             Error::NotDownloaded { .. } => "not_downloaded",
@@ -440,7 +470,9 @@ impl Error {
             Error::Config(_)
             | Error::Repository { .. }
             | Error::UnknownSetting { .. }
-            | Error::InvalidSetting { .. } => ErrorKind::Config,
+            | Error::InvalidSetting { .. }
+            | Error::UnknownChannel { .. }
+            | Error::UnknownPlatform { .. } => ErrorKind::Config,
             Error::Network { .. }
             | Error::HttpStatus { .. }
             | Error::Redirect { .. }
@@ -506,6 +538,8 @@ impl Error {
                 | Error::ReadOnly { .. }
                 | Error::State { .. }
                 | Error::Config(_)
+                | Error::UnknownChannel { .. }
+                | Error::UnknownPlatform { .. }
                 | Error::Layout { .. }
                 | Error::BrokenCurrent { .. }
                 | Error::Unidentified { .. }
