@@ -48,7 +48,8 @@ if logs:
 PY
 }
 
-commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates benches || echo '+changes')"
+# The commit measured (RESULTS.md itself does not count as a change).
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates benches/src benches/Cargo.toml || echo '+changes')"
 {
   cat <<MD
 # Comparison results
