@@ -154,6 +154,10 @@ enum Command {
         /// Staged-rollout percentage on the new channel.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
         rollout: u8,
+        /// Start `--to` as a new channel (without it, a channel the
+        /// repository does not have is an error).
+        #[arg(long)]
+        create_channel: bool,
     },
     /// Raise, lower, pause or resume a release's staged rollout.
     #[command(disable_version_flag = true)]
@@ -355,7 +359,15 @@ fn run(cli: Cli) -> Result<()> {
             from,
             to,
             rollout,
-        } => release::promote(&opts, &version, from.as_deref(), &to, rollout),
+            create_channel,
+        } => release::promote(
+            &opts,
+            &version,
+            from.as_deref(),
+            &to,
+            rollout,
+            create_channel,
+        ),
         Command::Rollout {
             opts,
             channel,

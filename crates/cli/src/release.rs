@@ -24,8 +24,9 @@ pub(crate) struct SignOpts {
     /// when no secret key is given (shard runs).
     #[arg(long = "pub", value_name = "KEY|FILE")]
     pubs: Vec<String>,
-    /// Days until the new manifest expires.
-    #[arg(long, default_value_t = 30)]
+    /// Days until the new manifest expires (1 to 3650; clients refuse
+    /// it afterwards until it is re-signed with `repo refresh`).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
     expires_in_days: u64,
     /// Earlier versions of the channel that get a delta.
     #[arg(long, default_value_t = deltapack_release::DEFAULT_DELTAS)]
@@ -58,6 +59,12 @@ impl SignOpts {
             .iter()
             .map(|p| read_public(p))
             .collect::<Result<Vec<_>>>()?;
+        if self.expires_in_days < MIN_SANE_DAYS {
+            eprintln!(
+                "warning: --expires-in-days {}: every client refuses this manifest after {} day(s) unless it is re-signed (deltapack repo refresh); {MIN_SANE_DAYS} or more leaves room for a missed run",
+                self.expires_in_days, self.expires_in_days
+            );
+        }
         let mut p = Packager::new(&self.repo)
             .keys(keys)
             .trust(pubs)
@@ -229,6 +236,9 @@ fn parse_version(s: &str) -> Result<Version> {
     Version::parse(s).with_context(|| format!("{s:?} is not a semantic version (like 1.4.0)"))
 }
 
+/// Below this manifest lifetime (days), `--expires-in-days` warns.
+const MIN_SANE_DAYS: u64 = 7;
+
 /// `promote`.
 pub(crate) fn promote(
     opts: &SignOpts,
@@ -236,11 +246,24 @@ pub(crate) fn promote(
     from: Option<&str>,
     to: &str,
     rollout: u8,
+    create_channel: bool,
 ) -> Result<()> {
     let start = Instant::now();
-    let s = opts
-        .packager(true)?
-        .promote(&parse_version(version)?, from, to, rollout, &progress)?;
+    let p = opts.packager(true)?;
+    // A channel is started on purpose, never by a typo.
+    let m = p.load()?;
+    if !create_channel && !m.channels.contains_key(to) {
+        let known: Vec<&str> = m.channels.keys().map(String::as_str).collect();
+        let hint = deltapack_manifest::closest_name(to, known.iter().copied())
+            .map(|c| format!(" (did you mean {c:?}?)"))
+            .unwrap_or_default();
+        bail!(
+            "channel {to:?} does not exist in {}{hint}; its channels: {}. To start a new channel, pass --create-channel",
+            p.root().display(),
+            known.join(", ")
+        );
+    }
+    let s = p.promote(&parse_version(version)?, from, to, rollout, &progress)?;
     report(&s, start)
 }
 

@@ -158,3 +158,43 @@ fn up_to_date_says_what_holds_a_newer_version_back() {
     ok(&mut fx.client("linux", &["install", "--manual"]));
     assert_eq!(ok(&mut fx.client("linux", &["check"])).trim(), "up to date");
 }
+
+#[test]
+fn promote_starts_no_channel_by_a_typo_and_lifetimes_that_cannot_work_are_refused() {
+    let fx = fixture("100");
+    let promote = |extra: &[&str]| {
+        let mut c = bin();
+        c.args(["promote", "1.1.0", "--repo"])
+            .arg(&fx.repo)
+            .arg("--key")
+            .arg(fx.key.with_extension("key"))
+            .args(extra);
+        c
+    };
+    let manifest = || fs_err::read(fx.repo.join("manifest.json")).unwrap();
+    let before = manifest();
+    let (_, err) = fails(&mut promote(&["--to", "stabel"]));
+    assert!(
+        err.contains(r#"channel "stabel" does not exist in"#)
+            && err.contains(r#"(did you mean "stable"?); its channels: stable. To start a new channel, pass --create-channel"#),
+        "{err}"
+    );
+    assert_eq!(manifest(), before, "nothing signed");
+    ok(&mut promote(&["--to", "beta", "--create-channel"]));
+    let out = ok(&mut fx.client("linux", &["check", "--channel", "beta"]));
+    assert!(out.contains("1.1.0"), "{out}");
+    // A manifest that expires at once cannot work; a short life warns.
+    let out = run(&mut promote(&["--to", "beta", "--expires-in-days", "0"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0 is not in 1..=3650"), "{err}");
+    let out = run(&mut promote(&["--to", "beta", "--expires-in-days", "2"]));
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: --expires-in-days 2: every client refuses this manifest after 2 day(s)"
+        ),
+        "{err}"
+    );
+}

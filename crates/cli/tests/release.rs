@@ -106,7 +106,15 @@ fn keygen_release_verify_and_lifecycle() {
     signed(&mut c);
     ok(&mut c);
     let mut c = bin_at(t0);
-    c.args(["promote", "1.1.0", "--from", "stable", "--to", "beta"]);
+    c.args([
+        "promote",
+        "1.1.0",
+        "--from",
+        "stable",
+        "--to",
+        "beta",
+        "--create-channel",
+    ]);
     signed(&mut c);
     ok(&mut c);
     let mut c = bin_at(t0);

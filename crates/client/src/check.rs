@@ -66,12 +66,7 @@ pub enum Held {
 
 /// The entry of `known` closest to `given`, if it is close (a typo).
 fn closest(given: &str, known: &[String]) -> Option<String> {
-    known
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(given, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.clone())
+    deltapack_manifest::closest_name(given, known.iter().map(String::as_str)).map(str::to_owned)
 }
 
 impl Updater {

@@ -34,7 +34,7 @@ pub use envelope::{MAX_MANIFEST_SIZE, VerifiedManifest, Verifier, sign, unix_now
 pub use keys::{PublicKey, SecretKey};
 pub use model::{
     Artifact, Build, Channel, ChannelRelease, Delta, FORMAT, MAX_CARRY, Manifest, Release, Rollout,
-    TreeRef, bucket, check_data_path, check_name, check_path,
+    TreeRef, bucket, check_data_path, check_name, check_path, closest_name,
 };
 pub use semver::Version;
 

@@ -355,6 +355,18 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The entry of `known` closest to a mistyped channel or platform name
+/// `given`, if one is close enough to be what was meant ("stabel" →
+/// "stable"), for "did you mean" messages.
+pub fn closest_name<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(given, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 /// Most data paths one release may carry over.
 pub const MAX_CARRY: usize = 64;
 
