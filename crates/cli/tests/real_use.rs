@@ -54,6 +54,21 @@ impl Fx {
         c
     }
 
+    /// `deltapack doctor` on the install at `root`.
+    fn doctor(&self, root: &Path) -> Command {
+        let mut c = bin();
+        c.arg("doctor")
+            .arg("--config")
+            .arg(&self.cfg)
+            .arg("--install-dir")
+            .arg(root)
+            .arg("--repo")
+            .arg(&self.repo)
+            .args(["--platform", "linux", "--pub"])
+            .arg(self.key.with_extension("pub"));
+        c
+    }
+
     fn status(&self, root: &Path) -> serde_json::Value {
         serde_json::from_str(&ok(&mut self.client(root, &["status", "--json"]))).unwrap()
     }
@@ -103,19 +118,7 @@ fn a_file_the_updater_cannot_remove_never_blocks_the_next_command() {
         out.contains("left behind:") && out.contains("trash-1.0.0"),
         "{out}"
     );
-    let mut doctor = bin();
-    doctor
-        .arg("doctor")
-        .arg("--config")
-        .arg(&fx.cfg)
-        .arg("--install-dir")
-        .arg(&root)
-        .arg("--repo")
-        .arg(&fx.repo)
-        .args(["--platform", "linux", "--pub"])
-        .arg(fx.key.with_extension("pub"))
-        .env("DELTAPACK_FS_FAULTS", stuck);
-    let out = ok(&mut doctor);
+    let out = ok(fx.doctor(&root).env("DELTAPACK_FS_FAULTS", stuck));
     assert!(out.contains("[warn] cleanup"), "{out}");
     // Once it can be removed, the next start does.
     ok(&mut fx.client(&root, &["status"]));
@@ -368,18 +371,7 @@ fn a_user_who_does_not_own_the_install_can_read_check_and_launch() {
     }
     assert_eq!(digest(&root.join("current")), digest(&example(2)));
     assert_eq!(fs_err::read(&state).unwrap(), before);
-    let mut doctor = bin();
-    doctor
-        .arg("doctor")
-        .arg("--config")
-        .arg(&fx.cfg)
-        .arg("--install-dir")
-        .arg(&root)
-        .arg("--repo")
-        .arg(&fx.repo)
-        .args(["--platform", "linux", "--pub"])
-        .arg(fx.key.with_extension("pub"));
-    let out = ok(&mut other.run(&doctor));
+    let out = ok(&mut other.run(&fx.doctor(&root)));
     assert!(out.contains("[warn] access"), "{out}");
     // Once the owner ends probation, the user's calls have nothing to write.
     drop(other);
@@ -393,18 +385,7 @@ fn a_user_who_does_not_own_the_install_can_read_check_and_launch() {
 #[test]
 fn doctor_fix_puts_back_a_current_that_is_not_the_link_it_writes() {
     use std::os::unix::fs::symlink;
-    let doctor_fix = |fx: &Fx, root: &Path| {
-        let mut c = bin();
-        c.args(["doctor", "--fix", "--config"])
-            .arg(&fx.cfg)
-            .arg("--install-dir")
-            .arg(root)
-            .arg("--repo")
-            .arg(&fx.repo)
-            .args(["--platform", "linux", "--pub"])
-            .arg(fx.key.with_extension("pub"));
-        ok(&mut c)
-    };
+    let doctor_fix = |fx: &Fx, root: &Path| ok(fx.doctor(root).arg("--fix"));
     type Break = fn(&Path);
     let cases: [(&str, Break); 5] = [
         ("absolute link", |r| {
