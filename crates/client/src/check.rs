@@ -1,6 +1,8 @@
 //! Checking for an update: the newest eligible version (see [`crate::plan`])
 //! and the cheapest way to it, as an [`Update`].
 
+use std::collections::BTreeSet;
+
 use deltapack_manifest::{Manifest, Version};
 use serde::Serialize;
 
@@ -98,15 +100,7 @@ impl Updater {
         let current = self.identified(&m)?;
         let st = self.state()?;
         let refused = st.refused.keys().cloned().collect();
-        let want = Want {
-            channel: &self.channel,
-            platform: &self.platform,
-            current: current.as_ref(),
-            install_id: st.install_id.as_bytes(),
-            ignore_rollout: manual,
-            refused: &refused,
-        };
-        if let Some(target) = plan::target(&m, &want) {
+        if let Some(target) = self.planned(&m, current.as_ref(), &st, manual, &refused) {
             return Ok(Checked {
                 update: Some(self.offer(m, current, &target)?),
                 held: None,
@@ -114,34 +108,49 @@ impl Updater {
         }
         // Nothing on offer: would anything be, without the rollout and
         // the refusals?
-        let none = std::collections::BTreeSet::new();
-        let held = plan::target(
-            &m,
+        let held = self
+            .planned(&m, current.as_ref(), &st, true, &BTreeSet::new())
+            .map(|v| match st.refused.get(&v) {
+                Some(r) => Held::Refused {
+                    clear_with: format!("deltapack update allow {v}"),
+                    version: v,
+                    reason: r.reason,
+                },
+                None => {
+                    let cr = m
+                        .channels
+                        .get(&self.channel)
+                        .and_then(|c| c.releases.iter().find(|cr| cr.version == v));
+                    Held::Rollout {
+                        percent: cr.map_or(0, |cr| cr.rollout.percent),
+                        paused: cr.is_some_and(|cr| cr.rollout.paused),
+                        version: v,
+                    }
+                }
+            });
+        Ok(Checked { update: None, held })
+    }
+
+    /// The version `m` offers this install (see [`plan::target`]).
+    fn planned(
+        &self,
+        m: &Manifest,
+        current: Option<&Version>,
+        st: &crate::state::State,
+        ignore_rollout: bool,
+        refused: &BTreeSet<Version>,
+    ) -> Option<Version> {
+        plan::target(
+            m,
             &Want {
-                ignore_rollout: true,
-                refused: &none,
-                ..want
+                channel: &self.channel,
+                platform: &self.platform,
+                current,
+                install_id: st.install_id.as_bytes(),
+                ignore_rollout,
+                refused,
             },
         )
-        .map(|v| match st.refused.get(&v) {
-            Some(r) => Held::Refused {
-                clear_with: format!("deltapack update allow {v}"),
-                version: v,
-                reason: r.reason,
-            },
-            None => {
-                let cr = m
-                    .channels
-                    .get(&self.channel)
-                    .and_then(|c| c.releases.iter().find(|cr| cr.version == v));
-                Held::Rollout {
-                    percent: cr.map_or(0, |cr| cr.rollout.percent),
-                    paused: cr.is_some_and(|cr| cr.rollout.paused),
-                    version: v,
-                }
-            }
-        });
-        Ok(Checked { update: None, held })
     }
 
     /// Refuses a channel or platform the repository does not have, naming
@@ -155,7 +164,7 @@ impl Updater {
                 known,
             });
         }
-        let platforms: std::collections::BTreeSet<&String> =
+        let platforms: BTreeSet<&String> =
             m.releases.iter().flat_map(|r| r.platforms.keys()).collect();
         if !m.releases.is_empty() && !platforms.contains(&self.platform) {
             let known: Vec<String> = platforms.into_iter().cloned().collect();
@@ -178,15 +187,7 @@ impl Updater {
         let current = self.identified(&m)?;
         let st = self.state()?;
         let refused = st.refused.keys().cloned().collect();
-        let want = Want {
-            channel: &self.channel,
-            platform: &self.platform,
-            current: current.as_ref(),
-            install_id: st.install_id.as_bytes(),
-            ignore_rollout: manual,
-            refused: &refused,
-        };
-        let Some(target) = plan::target(&m, &want) else {
+        let Some(target) = self.planned(&m, current.as_ref(), &st, manual, &refused) else {
             return Ok(None);
         };
         let mut u = self.offer(m, current, &target)?;
