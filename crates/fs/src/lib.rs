@@ -254,7 +254,12 @@ impl Root {
                 .take_while(|a| !a.as_os_str().is_empty() && fs_err::metadata(a).is_err())
                 .collect();
             for dir in missing.into_iter().rev() {
-                make_dir(dir)?;
+                match make_dir(dir) {
+                    // Made meanwhile by another thread or process ensuring
+                    // the same root: what it is gets checked below.
+                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    r => r?,
+                }
             }
         }
         if !fs_err::metadata(&self.path)?.is_dir() {
@@ -736,7 +741,6 @@ impl Root {
     }
 }
 
-/// Sets Unix permission bits on an open file (nothing elsewhere).
 /// Creates one directory, `0755` whatever the umask (the mode is set on
 /// it after creation; an existing directory is an `AlreadyExists` error).
 fn make_dir(p: &Path) -> Result<()> {
@@ -749,6 +753,7 @@ fn make_dir(p: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Sets Unix permission bits on an open file (nothing elsewhere).
 fn set_mode(f: &std::fs::File, mode: Option<u32>) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(m) = mode {
@@ -931,6 +936,32 @@ pub fn sync_dir(dir: impl AsRef<Path>) -> Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Release builds packages in parallel and each one ensures the
+    /// repository: threads racing to create the same missing root (and its
+    /// missing parents) must all succeed.
+    #[test]
+    fn racing_ensures_of_one_root_all_succeed() {
+        for _ in 0..20 {
+            let t = tempfile::tempdir().unwrap();
+            let path = t.path().join("a/b/repo");
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            Root::new(path.clone()).ensure()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join().unwrap().unwrap();
+                }
+            });
+            assert!(path.is_dir());
+        }
+    }
 
     #[cfg(unix)]
     #[test]
