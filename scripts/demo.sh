@@ -18,9 +18,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "release CI: a key pair, then three versions into a repository (deltas from the previous version)"
 "$bin" keygen -o "$work/release"
+init=--init  # the first release starts the repository
 for v in 1:1.0.0 2:1.1.0 3:1.2.0; do
-  "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --deltas 1 \
+  "$bin" release --repo "$work/repo" --version "${v#*:}" --channel stable --deltas 1 $init \
     --key "$work/release.key" --platform "linux-x86_64=testdata/example/v${v%%:*}"
+  init=
 done
 "$bin" repo verify "$work/repo" --pub "$work/release.pub"
 (cd "$work/repo" && find . -type f | sort | xargs ls -l | awk '{printf "  %8d  %s\n", $5, $9}')

@@ -377,18 +377,8 @@ impl Updater {
     )]
     pub fn launched(&self) -> AsyncTask<Call<Json>> {
         self.call(None, |u, _| {
-            Ok(Json(match u.launched()? {
-                dc::Launch::Healthy => serde_json::json!({ "kind": "healthy" }),
-                dc::Launch::OnProbation { launches } => {
-                    serde_json::json!({ "kind": "on_probation", "launches": launches })
-                }
-                dc::Launch::Unrecorded { launches } => {
-                    serde_json::json!({ "kind": "unrecorded", "launches": launches })
-                }
-                dc::Launch::RolledBack { from, to } => serde_json::json!({
-                    "kind": "rolled_back", "from": from.to_string(), "to": to.to_string()
-                }),
-            }))
+            // Tagged by `kind`, as `update launched --json`.
+            Ok(json(&u.launched()?))
         })
     }
 

@@ -33,7 +33,8 @@ before(async () => {
   const repo = path.join(tmp, 'repo')
   for (const [n, v] of [[1, '1.0.0'], [2, '1.1.0']]) {
     run('release', '--level', '3', '--repo', repo, '--version', v, '--channel', 'stable',
-      '--key', path.join(tmp, 'k.key'), `--platform=linux=${path.join(EXAMPLE, `v${n}`)}`)
+      '--key', path.join(tmp, 'k.key'), `--platform=linux=${path.join(EXAMPLE, `v${n}`)}`,
+      ...(n === 1 ? ['--init'] : []))
   }
   server = spawn(CLI, ['serve', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))

@@ -14,7 +14,6 @@ use deltapack_client as dc;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 create_exception!(
     deltapack,
@@ -374,24 +373,8 @@ impl Updater {
     /// `kind` (`healthy`, `on_probation`, `unrecorded`, `rolled_back`).
     fn launched(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let l = with_progress(py, None, |_| self.0.launched())?;
-        let d = PyDict::new(py);
-        match l {
-            dc::Launch::Healthy => d.set_item("kind", "healthy")?,
-            dc::Launch::OnProbation { launches } => {
-                d.set_item("kind", "on_probation")?;
-                d.set_item("launches", launches)?;
-            }
-            dc::Launch::Unrecorded { launches } => {
-                d.set_item("kind", "unrecorded")?;
-                d.set_item("launches", launches)?;
-            }
-            dc::Launch::RolledBack { from, to } => {
-                d.set_item("kind", "rolled_back")?;
-                d.set_item("from", from.to_string())?;
-                d.set_item("to", to.to_string())?;
-            }
-        }
-        Ok(d.into_any().unbind())
+        // Tagged by `kind`, as `update launched --json`.
+        to_python(py, &l)
     }
 
     /// The running version works: ends its probation.

@@ -42,6 +42,7 @@ def repo(tmp_path):
             "release", "--level", "3", "--repo", str(repo), "--version", version,
             "--channel", "stable", "--key", str(key.with_suffix(".key")),
             f"--platform=linux={EXAMPLE / f'v{n}'}",
+            *(["--init"] if n == 1 else []),
         )
     server = subprocess.Popen(
         [cli(), "serve", str(repo), "--addr", "127.0.0.1:0"],

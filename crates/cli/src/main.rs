@@ -19,6 +19,7 @@ mod config;
 mod inspect;
 mod progress;
 mod release;
+mod units;
 mod update;
 
 use std::io::Read;
@@ -104,6 +105,16 @@ enum Command {
     Release {
         #[command(flatten)]
         opts: release::SignOpts,
+        #[command(flatten)]
+        build: release::BuildOpts,
+        /// Earlier versions of the channel that get a delta.
+        #[arg(long, default_value_t = deltapack_release::DEFAULT_DELTAS)]
+        deltas: usize,
+        /// Start a new repository in `--repo` (it must not hold one yet).
+        /// Without it, a directory with no manifest is an error, so a wrong
+        /// path never starts a second repository.
+        #[arg(long)]
+        init: bool,
         /// The version (semver).
         #[arg(long = "version", id = "release_version", value_name = "VERSION")]
         version: String,
@@ -142,6 +153,11 @@ enum Command {
     Promote {
         #[command(flatten)]
         opts: release::SignOpts,
+        #[command(flatten)]
+        build: release::BuildOpts,
+        /// Earlier versions of the channel that get a delta.
+        #[arg(long, default_value_t = deltapack_release::DEFAULT_DELTAS)]
+        deltas: usize,
         /// The version.
         #[arg(id = "release_version", value_name = "VERSION")]
         version: String,
@@ -185,6 +201,8 @@ enum Command {
     Yank {
         #[command(flatten)]
         opts: release::SignOpts,
+        #[command(flatten)]
+        build: release::BuildOpts,
         /// The version.
         #[arg(id = "release_version", value_name = "VERSION")]
         version: String,
@@ -243,6 +261,10 @@ enum RepoCommand {
     Merge {
         #[command(flatten)]
         opts: release::SignOpts,
+        /// The shards are the first release of a new repository (as
+        /// `release --init`).
+        #[arg(long)]
+        init: bool,
         /// Shard output directories to copy in first.
         shards: Vec<PathBuf>,
     },
@@ -332,6 +354,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keygen { output } => release::keygen(&output),
         Command::Release {
             opts,
+            build,
+            deltas,
+            init,
             version,
             channel,
             platforms,
@@ -343,6 +368,9 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => release::release(
             &opts,
+            &build,
+            deltas,
+            init,
             &version,
             &channel,
             &platforms,
@@ -355,6 +383,8 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Promote {
             opts,
+            build,
+            deltas,
             version,
             from,
             to,
@@ -362,6 +392,8 @@ fn run(cli: Cli) -> Result<()> {
             create_channel,
         } => release::promote(
             &opts,
+            &build,
+            deltas,
             &version,
             from.as_deref(),
             &to,
@@ -385,14 +417,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Yank {
             opts,
+            build,
             version,
             reason,
             undo,
-        } => release::yank(&opts, &version, &reason, undo),
+        } => release::yank(&opts, &build, &version, &reason, undo),
         Command::Repo(RepoCommand::Verify { repo, pubs, json }) => {
             release::verify(&repo, &pubs, json)
         }
-        Command::Repo(RepoCommand::Merge { opts, shards }) => release::merge(&opts, &shards),
+        Command::Repo(RepoCommand::Merge { opts, init, shards }) => {
+            release::merge(&opts, init, &shards)
+        }
         Command::Repo(RepoCommand::Refresh { opts }) => release::refresh(&opts),
         Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
         Command::Serve { repo, addr } => release::serve(&repo, addr),

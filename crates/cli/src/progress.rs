@@ -1,7 +1,27 @@
 //! Rendering library progress events: a progress bar on a terminal,
-//! nothing when stderr is piped.
+//! nothing when stderr is piped, or (`--progress json`) one JSON object
+//! per event and line, for apps and dashboards that drive the CLI.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How a command shows its progress on stderr.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub(crate) enum Mode {
+    /// A progress bar (drawn only on a terminal).
+    Bar,
+    /// One JSON object per event and line (docs/JSON.md).
+    Json,
+    /// Nothing.
+    None,
+}
+
+/// Writes one event as a JSON line on stderr (an event that cannot be
+/// serialized is skipped: progress never fails a command).
+pub(crate) fn json_line(e: &impl serde::Serialize) {
+    if let Ok(line) = serde_json::to_string(e) {
+        eprintln!("{line}");
+    }
+}
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub(crate) struct Bar {

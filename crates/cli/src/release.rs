@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use deltapack_manifest::{PublicKey, SecretKey, Version};
 use deltapack_release::{Event, NewRelease, Packager, RolloutChange, Shard, Summary};
 
+use crate::units::{Bytes, When};
+
 /// Options shared by the commands that change a repository.
 #[derive(clap::Args)]
 pub(crate) struct SignOpts {
@@ -28,9 +30,15 @@ pub(crate) struct SignOpts {
     /// it afterwards until it is re-signed with `repo refresh`).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
     expires_in_days: u64,
-    /// Earlier versions of the channel that get a delta.
-    #[arg(long, default_value_t = deltapack_release::DEFAULT_DELTAS)]
-    deltas: usize,
+    /// Machine-readable output: what was built and what changed
+    /// (docs/JSON.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of the commands that build packages.
+#[derive(clap::Args)]
+pub(crate) struct BuildOpts {
     /// Diff level, 1 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(1..=9))]
     level: u8,
@@ -43,9 +51,22 @@ pub(crate) struct SignOpts {
     /// clients older than that field, which cannot read such packages).
     #[arg(long)]
     no_mtimes: bool,
+    /// How progress is shown on stderr: messages, JSON lines (one event
+    /// per line, docs/JSON.md), or nothing.
+    #[arg(long, value_enum, default_value_t = crate::progress::Mode::Bar)]
+    progress: crate::progress::Mode,
 }
 
 impl SignOpts {
+    /// The packager of a command that builds packages too.
+    fn builder(&self, need_key: bool, b: &BuildOpts) -> Result<Packager> {
+        Ok(self
+            .packager(need_key)?
+            .level(b.level)
+            .executables(!b.no_exe)
+            .mtimes(!b.no_mtimes))
+    }
+
     fn packager(&self, need_key: bool) -> Result<Packager> {
         let mut keys = Vec::new();
         for k in &self.keys {
@@ -68,10 +89,6 @@ impl SignOpts {
         let mut p = Packager::new(&self.repo)
             .keys(keys)
             .trust(pubs)
-            .deltas(self.deltas)
-            .level(self.level)
-            .executables(!self.no_exe)
-            .mtimes(!self.no_mtimes)
             .expires_in(self.expires_in_days.saturating_mul(86_400));
         // Reproducible builds: the release date and manifest times follow
         // SOURCE_DATE_EPOCH when it is set, and no file time is later.
@@ -110,6 +127,18 @@ pub(crate) fn read_public(spec: &str) -> Result<PublicKey> {
     PublicKey::from_text(&text).with_context(|| format!("reading public key {spec}"))
 }
 
+impl BuildOpts {
+    /// The progress callback `--progress` asks for.
+    fn progress(&self) -> impl Fn(Event) + Sync + use<> {
+        let mode = self.progress;
+        move |e: Event| match mode {
+            crate::progress::Mode::Bar => progress(e),
+            crate::progress::Mode::Json => crate::progress::json_line(&e),
+            crate::progress::Mode::None => {}
+        }
+    }
+}
+
 fn progress(e: Event) {
     match e {
         Event::Building { job } => eprintln!("building {job}"),
@@ -120,20 +149,45 @@ fn progress(e: Event) {
     }
 }
 
-fn report(s: &Summary, start: Instant) -> Result<()> {
-    for (path, size) in &s.built {
-        if !s.dropped.contains(path) {
-            out!("built {path}: {size} bytes");
+/// Prints what a repository command did: for people, the packages built,
+/// every change to the manifest and the manifest's new state; with
+/// `--json`, the [`Summary`] (docs/JSON.md).
+fn report(s: &Summary, start: Instant, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(s)?;
+        v["seconds"] = serde_json::json!(start.elapsed().as_secs_f64());
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    for b in &s.built {
+        if !s.dropped.contains(&b.path) {
+            out!("built {}: {}", b.path, Bytes(b.bytes));
         }
     }
     for path in &s.dropped {
         out!("dropped {path}: not clearly smaller than the full bundle");
     }
+    for c in &s.changes {
+        out!("{c}");
+    }
     if let Some(r) = &s.shard_record {
         out!("shard record {r}: run `deltapack repo merge` once every shard is done");
     }
-    if let Some((seq, size)) = s.manifest {
-        out!("manifest.json: sequence {seq}, {size} bytes, signed");
+    if let Some(m) = s.manifest {
+        if m.written {
+            out!(
+                "manifest.json: sequence {}, {}, signed, expires {}",
+                m.sequence,
+                Bytes(m.bytes),
+                When(m.expires)
+            );
+        } else {
+            out!(
+                "manifest.json: unchanged (sequence {}, expires {})",
+                m.sequence,
+                When(m.expires)
+            );
+        }
     }
     out!("done in {:.2}s", start.elapsed().as_secs_f64());
     Ok(())
@@ -171,6 +225,9 @@ pub(crate) fn keygen(out: &Path) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn release(
     opts: &SignOpts,
+    build: &BuildOpts,
+    deltas: usize,
+    init: bool,
     version: &str,
     channel: &str,
     platforms: &[String],
@@ -184,7 +241,7 @@ pub(crate) fn release(
     let start = Instant::now();
     let shard = shard.map(parse_shard).transpose()?;
     let sharded = shard.is_some_and(|s| s.count > 1);
-    let mut p = opts.packager(!sharded)?;
+    let mut p = opts.builder(!sharded, build)?.deltas(deltas).init(init);
     if let Some(dir) = shard_out {
         p = p.shard_output(dir);
     }
@@ -218,8 +275,8 @@ pub(crate) fn release(
             .collect::<Result<_>>()?,
         rollout_percent: rollout,
     };
-    let s = p.release(&r, shard, &progress)?;
-    report(&s, start)
+    let s = p.release(&r, shard, &build.progress())?;
+    report(&s, start, opts.json)
 }
 
 fn parse_shard(s: &str) -> Result<Shard> {
@@ -240,8 +297,11 @@ fn parse_version(s: &str) -> Result<Version> {
 const MIN_SANE_DAYS: u64 = 7;
 
 /// `promote`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn promote(
     opts: &SignOpts,
+    build: &BuildOpts,
+    deltas: usize,
     version: &str,
     from: Option<&str>,
     to: &str,
@@ -249,7 +309,7 @@ pub(crate) fn promote(
     create_channel: bool,
 ) -> Result<()> {
     let start = Instant::now();
-    let p = opts.packager(true)?;
+    let p = opts.builder(true, build)?.deltas(deltas);
     // A channel is started on purpose, never by a typo.
     let m = p.load()?;
     if !create_channel && !m.channels.contains_key(to) {
@@ -263,8 +323,14 @@ pub(crate) fn promote(
             known.join(", ")
         );
     }
-    let s = p.promote(&parse_version(version)?, from, to, rollout, &progress)?;
-    report(&s, start)
+    let s = p.promote(
+        &parse_version(version)?,
+        from,
+        to,
+        rollout,
+        &build.progress(),
+    )?;
+    report(&s, start, opts.json)
 }
 
 /// `rollout`.
@@ -277,30 +343,38 @@ pub(crate) fn rollout(
     let start = Instant::now();
     let v = version.map(parse_version).transpose()?;
     let s = opts.packager(true)?.rollout(channel, v.as_ref(), change)?;
-    report(&s, start)
+    report(&s, start, opts.json)
 }
 
 /// `yank`.
-pub(crate) fn yank(opts: &SignOpts, version: &str, reason: &str, undo: bool) -> Result<()> {
+pub(crate) fn yank(
+    opts: &SignOpts,
+    build: &BuildOpts,
+    version: &str,
+    reason: &str,
+    undo: bool,
+) -> Result<()> {
     let start = Instant::now();
     let v = parse_version(version)?;
     let reason = (!undo).then_some(reason);
-    let s = opts.packager(true)?.yank(&v, reason, &progress)?;
-    report(&s, start)
+    let s = opts
+        .builder(true, build)?
+        .yank(&v, reason, &build.progress())?;
+    report(&s, start, opts.json)
 }
 
 /// `repo merge`.
-pub(crate) fn merge(opts: &SignOpts, shards: &[PathBuf]) -> Result<()> {
+pub(crate) fn merge(opts: &SignOpts, init: bool, shards: &[PathBuf]) -> Result<()> {
     let start = Instant::now();
-    let s = opts.packager(true)?.merge(shards)?;
-    report(&s, start)
+    let s = opts.packager(true)?.init(init).merge(shards)?;
+    report(&s, start, opts.json)
 }
 
 /// `repo refresh`.
 pub(crate) fn refresh(opts: &SignOpts) -> Result<()> {
     let start = Instant::now();
     let s = opts.packager(true)?.refresh()?;
-    report(&s, start)
+    report(&s, start, opts.json)
 }
 
 /// `repo verify`: exit status 1 when anything is wrong.

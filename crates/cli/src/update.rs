@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::units::{Bytes, Utc, When};
 use anyhow::{Context, Result, bail};
 use deltapack_client::{Config, Event, Updater, Version};
 
@@ -41,9 +42,13 @@ pub(crate) struct ClientOpts {
     /// Channel to follow.
     #[arg(long)]
     channel: Option<String>,
-    /// Machine-readable output.
+    /// Machine-readable output (docs/JSON.md).
     #[arg(long)]
     json: bool,
+    /// How progress is shown on stderr: a bar on a terminal, JSON lines
+    /// (one event per line, docs/JSON.md), or nothing.
+    #[arg(long, value_enum, default_value_t = crate::progress::Mode::Bar)]
+    progress: crate::progress::Mode,
 }
 
 impl ClientOpts {
@@ -172,6 +177,24 @@ pub(crate) enum UpdateCommand {
     },
 }
 
+impl UpdateCommand {
+    fn opts(&self) -> &ClientOpts {
+        match self {
+            UpdateCommand::Check { opts, .. }
+            | UpdateCommand::Download { opts, .. }
+            | UpdateCommand::Install { opts, .. }
+            | UpdateCommand::Rollback { opts }
+            | UpdateCommand::Status { opts }
+            | UpdateCommand::History { opts }
+            | UpdateCommand::Launched { opts, .. }
+            | UpdateCommand::Scheduled { opts }
+            | UpdateCommand::Healthy { opts }
+            | UpdateCommand::Allow { opts, .. }
+            | UpdateCommand::Channel { opts, .. } => opts,
+        }
+    }
+}
+
 fn updater(o: &ClientOpts) -> Result<Updater> {
     builder(o)?.build().map_err(Into::into)
 }
@@ -194,34 +217,47 @@ fn local_updater(o: &ClientOpts) -> Result<Updater> {
 
 fn builder(o: &ClientOpts) -> Result<deltapack_client::UpdaterBuilder> {
     let c = o.settings()?;
-    if c.repository.is_empty() || c.platform.is_empty() || c.public_keys.is_empty() {
-        bail!(
-            "set the repository, platform and public key with flags (--repo, --platform, --pub) \
-             or once with `deltapack config set` ({})",
-            o.config_path()?.display()
-        );
+    // Every missing setting is named at once, with its flag.
+    let mut missing = Vec::new();
+    if c.repository.is_empty() {
+        missing.push("repository (--repo)");
+    }
+    if c.public_keys.is_empty() {
+        missing.push("public_keys (--pub)");
+    }
+    if c.platform.is_empty() {
+        missing.push("platform (--platform)");
     }
     if [&c.install_dir, &c.executable, &c.bundle]
         .iter()
         .all(|p| p.as_os_str().is_empty())
     {
+        missing.push("install_dir, executable or bundle (--install-dir, --executable, --bundle)");
+    }
+    if !missing.is_empty() {
         bail!(
-            "set the install location with --install-dir, --executable or --bundle \
-             (or `deltapack config set install_dir|executable|bundle`)"
+            "missing settings: {}; pass the flags or set them once with `deltapack config set KEY VALUE` ({})",
+            missing.join("; "),
+            o.config_path()?.display()
         );
     }
     Ok(c.builder()?)
 }
 
-/// A progress bar for downloads, messages for the other phases.
+/// A progress bar for downloads and messages for the other phases, or
+/// the events as JSON lines, or nothing.
 struct Progress {
     bar: indicatif::ProgressBar,
+    mode: crate::progress::Mode,
 }
 
 impl Progress {
-    fn new() -> Progress {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    fn new(mode: crate::progress::Mode) -> Progress {
+        let target = match mode {
+            crate::progress::Mode::Bar => indicatif::ProgressDrawTarget::stderr(),
+            _ => indicatif::ProgressDrawTarget::hidden(),
+        };
+        let bar = indicatif::ProgressBar::with_draw_target(None, target);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -229,10 +265,15 @@ impl Progress {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        Progress { bar }
+        Progress { bar, mode }
     }
 
     fn event(&self, e: Event) {
+        match self.mode {
+            crate::progress::Mode::Bar => {}
+            crate::progress::Mode::Json => return crate::progress::json_line(&e),
+            crate::progress::Mode::None => return,
+        }
         match e {
             Event::Checking => self.bar.set_message("checking"),
             Event::Downloading { done, total, .. } => {
@@ -277,10 +318,16 @@ fn up_to_date(held: Option<&deltapack_client::Held>) -> String {
     }
 }
 
+/// Prints a JSON document on stdout.
+fn json(v: &impl serde::Serialize) -> Result<()> {
+    out!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 /// Runs one `update` subcommand.
 pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
     let start = Instant::now();
-    let p = Progress::new();
+    let p = Progress::new(cmd.opts().progress);
     let progress = |e: Event| p.event(e);
     match cmd {
         UpdateCommand::Check { opts, manual } => {
@@ -301,14 +348,14 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         let steps: Vec<String> =
                             up.path.steps.iter().map(ToString::to_string).collect();
                         out!(
-                            "update {} -> {}: {} bytes via {} (full bundle {} bytes)",
+                            "update {} -> {}: {} via {} (full bundle {})",
                             up.from
                                 .map(|v| v.to_string())
                                 .unwrap_or_else(|| "nothing".into()),
                             up.version,
-                            up.download_bytes,
+                            Bytes(up.download_bytes),
                             steps.join(", "),
-                            up.full_bytes
+                            Bytes(up.full_bytes)
                         );
                         if !up.notes.trim().is_empty() {
                             out!(
@@ -326,12 +373,20 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             let found = u.check_explained(manual, &progress)?;
             let Some(up) = found.update else {
                 p.bar.finish_and_clear();
-                out!("{}", up_to_date(found.held.as_ref()));
+                if opts.json {
+                    json(&serde_json::json!({ "downloaded": null, "held": found.held }))?;
+                } else {
+                    out!("{}", up_to_date(found.held.as_ref()));
+                }
                 return Ok(());
             };
             u.download(&up, &progress)?;
             p.bar.finish_and_clear();
-            out!("downloaded {} ({} bytes)", up.version, up.download_bytes);
+            if opts.json {
+                json(&serde_json::json!({ "downloaded": up, "held": null }))?;
+            } else {
+                out!("downloaded {} ({})", up.version, Bytes(up.download_bytes));
+            }
         }
         UpdateCommand::Install { opts, manual, to } => {
             let u = updater(&opts)?;
@@ -365,7 +420,11 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             };
             let Some(up) = up else {
                 p.bar.finish_and_clear();
-                out!("{}", up_to_date(held.as_ref()));
+                if opts.json {
+                    json(&serde_json::json!({ "installed": null, "held": held }))?;
+                } else {
+                    out!("{}", up_to_date(held.as_ref()));
+                }
                 return Ok(());
             };
             let s = u.download_and_apply(&up, &progress)?;
@@ -374,13 +433,13 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             let h = u.history()?;
             let last = h.iter().rev().find(|e| e.action.is_switch());
             if opts.json {
-                out!("{}", serde_json::to_string_pretty(&last)?);
+                json(&serde_json::json!({ "installed": last, "held": null }))?;
             } else {
                 out!(
-                    "installed {} via {} ({} bytes downloaded{}) in {:.2}s",
+                    "installed {} via {} ({} downloaded{}) in {:.2}s",
                     up.version,
                     s.steps().join(", "),
-                    last.map_or(0, |e| e.bytes),
+                    Bytes(last.map_or(0, |e| e.bytes)),
                     s.fallback().map(|f| format!("; {f}")).unwrap_or_default(),
                     start.elapsed().as_secs_f64()
                 );
@@ -397,7 +456,11 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
         }
         UpdateCommand::Rollback { opts } => {
             let v = local_updater(&opts)?.rollback()?;
-            out!("rolled back to {v}");
+            if opts.json {
+                json(&serde_json::json!({ "rolled_back_to": v }))?;
+            } else {
+                out!("rolled back to {v}");
+            }
         }
         UpdateCommand::Status { opts } => {
             let u = local_updater(&opts)?;
@@ -433,7 +496,12 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("installed: {}", kept.join(", "));
                 out!("runs from: {}", s.runs_from.display());
                 out!("channel: {}  platform: {}", s.channel, s.platform);
-                out!("last manifest sequence: {}", s.last_sequence);
+                out!(
+                    "last check: {}; manifest sequence {}",
+                    s.last_check
+                        .map_or_else(|| "never".to_owned(), |t| When(t).to_string()),
+                    s.last_sequence
+                );
                 if let Some(p) = &s.on_probation {
                     out!(
                         "on probation: {} (launch {}; `deltapack update healthy` ends it)",
@@ -519,6 +587,7 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             let path = opts.config_path()?;
             let mut c = Config::load(&path)?;
             c.set("channel", &name)?;
+            let as_json = opts.json;
             let mut o = opts;
             o.channel = Some(name.clone());
             let u = updater(&o)?;
@@ -528,32 +597,43 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 return Err(e.into());
             }
             c.save(&path)?;
-            match found? {
-                Some(up) => {
-                    p.bar.finish_and_clear();
-                    out!("channel {name}: {} is available", up.version);
-                }
-                None => {
-                    p.bar.finish_and_clear();
-                    let current = u.status()?.current;
-                    // Nothing newer: is the channel's newest older than us?
-                    let newest = u.newest_on_channel()?;
-                    match (current, newest) {
-                        (Some(cur), Some(n)) if n < cur && allow_downgrade => {
-                            let up = u.check_version(&n)?;
-                            let d = u.download(&up, &progress)?;
-                            let s = u.apply(&d, &progress)?;
-                            u.install(&s, &progress)?;
-                            p.bar.finish_and_clear();
-                            out!("channel {name}: downgraded {cur} -> {n}");
-                        }
-                        (Some(cur), Some(n)) if n < cur => out!(
-                            "channel {name}: its newest version {n} is older than {cur}; \
-                             pass --allow-downgrade to install it"
-                        ),
-                        _ => out!("channel {name}: up to date"),
-                    }
-                }
+            let found = found?;
+            p.bar.finish_and_clear();
+            let current = u.status()?.current;
+            // Nothing newer: is the channel's newest older than us?
+            let newest = u.newest_on_channel()?;
+            let older = match (&current, &newest) {
+                (Some(cur), Some(n)) if found.is_none() && n < cur => Some(n.clone()),
+                _ => None,
+            };
+            let mut downgraded = None;
+            if let (Some(n), true) = (&older, allow_downgrade) {
+                let up = u.check_version(n)?;
+                let d = u.download(&up, &progress)?;
+                let s = u.apply(&d, &progress)?;
+                u.install(&s, &progress)?;
+                p.bar.finish_and_clear();
+                downgraded = Some(n.clone());
+            }
+            if as_json {
+                json(&serde_json::json!({
+                    "channel": name,
+                    "current": current,
+                    "newest": newest,
+                    "available": found.as_ref().map(|up| &up.version),
+                    "downgraded_to": downgraded,
+                }))?;
+            } else if let Some(up) = &found {
+                out!("channel {name}: {} is available", up.version);
+            } else if let (Some(n), Some(cur)) = (&downgraded, &current) {
+                out!("channel {name}: downgraded {cur} -> {n}");
+            } else if let (Some(n), Some(cur)) = (&older, &current) {
+                out!(
+                    "channel {name}: its newest version {n} is older than {cur}; \
+                     pass --allow-downgrade to install it"
+                );
+            } else {
+                out!("channel {name}: up to date");
             }
         }
         UpdateCommand::Scheduled { opts } => {
@@ -566,29 +646,39 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             } else {
                 match tick {
                     deltapack_client::Tick::NotDue { next_check } => {
-                        out!("not due; next check at {}", utc(next_check));
+                        out!("not due; next check at {}", Utc(next_check));
                     }
                     deltapack_client::Tick::UpToDate => out!("up to date"),
-                    deltapack_client::Tick::Available(u) => out!("{} is available", u.version),
-                    deltapack_client::Tick::Downloaded(u) => {
+                    deltapack_client::Tick::Available { update: u } => {
+                        out!("{} is available", u.version);
+                    }
+                    deltapack_client::Tick::Downloaded { update: u } => {
                         out!("{} is downloaded, to install on request", u.version);
                     }
-                    deltapack_client::Tick::Installed(v) => out!("installed {v}"),
+                    deltapack_client::Tick::Installed { version } => out!("installed {version}"),
                 }
             }
         }
         UpdateCommand::Allow { version, opts } => {
             let v = Version::parse(&version)
                 .with_context(|| format!("{version:?} is not a version"))?;
-            if local_updater(&opts)?.allow(&v)? {
+            let allowed = local_updater(&opts)?.allow(&v)?;
+            if opts.json {
+                json(&serde_json::json!({ "version": v, "was_refused": allowed }))?;
+            } else if allowed {
                 out!("{v} will be offered again");
             } else {
                 out!("{v} was not refused");
             }
         }
         UpdateCommand::Healthy { opts } => {
-            local_updater(&opts)?.mark_healthy()?;
-            out!("marked healthy");
+            let u = local_updater(&opts)?;
+            u.mark_healthy()?;
+            if opts.json {
+                json(&serde_json::json!({ "healthy": u.status()?.current }))?;
+            } else {
+                out!("marked healthy");
+            }
         }
         UpdateCommand::History { opts } => {
             let h = local_updater(&opts)?.history()?;
@@ -596,11 +686,14 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                 out!("{}", serde_json::to_string_pretty(&h)?);
             } else {
                 for e in h {
-                    let from = e.from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                    let from = e
+                        .from
+                        .as_ref()
+                        .map_or_else(|| "-".into(), ToString::to_string);
                     if e.action == deltapack_client::Action::Prune {
                         out!(
-                            "{} {:8} removed {from}{}",
-                            utc(e.time),
+                            "{} {:13} removed {from}{}",
+                            Utc(e.time),
                             e.action,
                             e.unknown
                                 .map(|u| format!(" with its {u}"))
@@ -608,14 +701,20 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         );
                         continue;
                     }
+                    let versions = match &e.from {
+                        Some(f) => format!("{f} -> {}", e.to),
+                        None => e.to.to_string(),
+                    };
+                    let via = if e.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" via {} ({})", e.path.join(", "), Bytes(e.bytes))
+                    };
                     out!(
-                        "{} {:8} {from} -> {} {} {} bytes {}{}{}{}",
-                        utc(e.time),
+                        "{} {:13} {versions} {}{via}{}{}{}",
+                        Utc(e.time),
                         e.action,
-                        e.to,
                         e.result.as_str(),
-                        e.bytes,
-                        e.path.join(", "),
                         e.note.map(|n| format!(" ({n})")).unwrap_or_default(),
                         if e.carried > 0 {
                             format!("; carried {} data files", e.carried)
@@ -644,7 +743,7 @@ pub(crate) fn doctor(opts: ClientOpts, fix: bool) -> Result<()> {
             out!(
                 "rebuilt the state: manifest sequence {}, time floor {} (never lowered)",
                 r.last_sequence,
-                utc(r.time_floor)
+                Utc(r.time_floor)
             );
         } else {
             out!("the state is readable: nothing to repair");
@@ -686,37 +785,4 @@ pub(crate) fn doctor(opts: ClientOpts, fix: bool) -> Result<()> {
         bail!("doctor found problems");
     }
     Ok(())
-}
-
-/// Unix seconds as `YYYY-MM-DD hh:mm:ss` (UTC), by the days-from-civil
-/// algorithm (H. Hinnant), so that no date crate is needed for one line.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(super::utc(1_800_000_000), "2027-01-15 08:00:00");
-        assert_eq!(super::utc(4_102_444_799), "2099-12-31 23:59:59");
-    }
 }

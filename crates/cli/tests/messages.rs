@@ -31,6 +31,7 @@ fn fixture(rollout: &str) -> Fx {
     ok(bin()
         .args(["release", "--level", "3", "--repo"])
         .arg(&repo)
+        .args(init_flag(&repo))
         .args(["--version", "1.1.0", "--channel", "stable", "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform=linux={}", example(2).display()))
@@ -197,4 +198,222 @@ fn promote_starts_no_channel_by_a_typo_and_lifetimes_that_cannot_work_are_refuse
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_wrong_repository_path_starts_nothing_and_the_real_one_is_checked_by_doctor() {
+    let fx = fixture("100");
+    let typo = fx.base.join("repos");
+    let release = |repo: &Path, extra: &[&str]| {
+        let mut c = bin();
+        c.args(["release", "--level", "3", "--repo"])
+            .arg(repo)
+            .args(["--version", "1.2.0", "--key"])
+            .arg(fx.key.with_extension("key"))
+            .arg(format!("--platform=linux={}", example(3).display()))
+            .args(extra);
+        c
+    };
+    let (_, err) = fails(&mut release(&typo, &[]));
+    assert_eq!(
+        err.trim(),
+        format!(
+            "deltapack: error: {}/manifest.json does not exist: this is not an update repository yet. Check the path, or pass --init to start a new repository here",
+            typo.display()
+        )
+    );
+    assert!(!typo.exists(), "nothing written");
+    let (_, err) = fails(&mut release(&fx.repo, &["--init"]));
+    assert!(
+        err.contains("manifest.json exists (sequence 2): this is already an update repository; --init only starts new ones, drop it"),
+        "{err}"
+    );
+    // A repository started again elsewhere (--init) and pointed at by the
+    // install: doctor fails and says why; check refuses and says why.
+    ok(&mut release(&typo, &["--init"]));
+    let mut c = fx.doctor(&[]);
+    let idx = c.get_args().position(|a| a == "--repo").unwrap() + 1;
+    let mut args: Vec<_> = c.get_args().map(ToOwned::to_owned).collect();
+    args[idx] = typo.clone().into_os_string();
+    c = bin();
+    c.args(&args);
+    let (out, _) = fails(&mut c);
+    assert!(
+        out.contains("[FAIL] repository the repository's manifest is at sequence 1, but this install already accepted sequence 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a release --init into another directory?"),
+        "{out}"
+    );
+}
+
+#[test]
+fn publisher_commands_say_what_changed_and_json_has_the_documented_fields() {
+    let fx = fixture("100");
+    let cmd = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args)
+            .arg("--repo")
+            .arg(&fx.repo)
+            .arg("--key")
+            .arg(fx.key.with_extension("key"));
+        c
+    };
+    let out = ok(&mut cmd(&["rollout", "--percent", "40"]));
+    assert!(
+        out.contains("channel stable: 1.1.0 rollout 100% -> 40%\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("manifest.json: sequence 3, ") && out.contains(" kB, signed, expires 20"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(in 29 days)") || out.contains("(in 30 days)"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&mut cmd(&["rollout", "--pause", "--json"]))).unwrap();
+    assert_eq!(
+        v["changes"],
+        serde_json::json!([{
+            "change": "rollout", "channel": "stable", "version": "1.1.0",
+            "percent_before": 40, "percent": 40, "paused_before": false, "paused": true
+        }])
+    );
+    assert_eq!(v["manifest"]["sequence"], 4);
+    assert_eq!(v["manifest"]["written"], true);
+    assert!(v["manifest"]["expires"].as_u64().unwrap() > v["manifest"]["issued"].as_u64().unwrap());
+    assert_eq!(v["built"], serde_json::json!([]));
+    let v: serde_json::Value = serde_json::from_str(&ok(&mut cmd(&[
+        "yank", "1.1.0", "--reason", "crash", "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        v["changes"],
+        serde_json::json!([{"change": "yanked", "version": "1.1.0", "reason": "crash"}])
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&mut cmd(&[
+        "release",
+        "--version",
+        "1.2.0",
+        "--level",
+        "3",
+        &format!("--platform=linux={}", example(3).display()),
+        "--json",
+    ])))
+    .unwrap();
+    let built: Vec<&str> = v["built"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["path"].as_str().unwrap())
+        .collect();
+    assert!(built.contains(&"pkg/linux/1.2.0/full.dpk"), "{v}");
+    assert!(v["built"][0]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["changes"][0]["change"], "released");
+    assert_eq!(v["changes"][0]["platforms"], serde_json::json!(["linux"]));
+    assert_eq!(v["changes"][1]["change"], "offered");
+    // Options that do not apply to a command are not offered by it.
+    for (command, absent) in [
+        (
+            "rollout",
+            &["--level", "--deltas", "--no-exe", "--no-mtimes"][..],
+        ),
+        ("yank", &["--deltas", "--rollout"][..]),
+        ("repo refresh", &["--level", "--deltas", "--no-exe"][..]),
+    ] {
+        let help = ok(bin().args(command.split(' ')).arg("--help"));
+        for a in absent {
+            assert!(!help.contains(a), "{command} --help offers {a}:\n{help}");
+        }
+        assert!(help.contains("--json"), "{command}");
+    }
+    let help = ok(bin().args(["promote", "--help"]));
+    assert!(
+        help.contains("--deltas") && help.contains("--level"),
+        "{help}"
+    );
+}
+
+#[test]
+fn every_client_command_answers_json_and_progress_can_be_json_lines() {
+    let fx = fixture("100");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&ok(&mut fx.client("linux", &a))).unwrap()
+    };
+    // Progress as JSON lines on stderr, the document on stdout.
+    let out = run(&mut fx.client("linux", &["install", "--json", "--progress", "json"]));
+    assert!(out.status.success(), "{out:?}");
+    let kinds: Vec<String> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    for k in ["checking", "downloading", "applying", "installed"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["installed"]["to"], "1.1.0");
+    assert_eq!(v["installed"]["action"], "update");
+    assert!(v["installed"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["held"], serde_json::Value::Null);
+    // Up to date: the same document with nothing installed.
+    let v = json(&["install"]);
+    assert_eq!(v["installed"], serde_json::Value::Null);
+    let v = json(&["download"]);
+    assert_eq!(v["downloaded"], serde_json::Value::Null);
+    assert_eq!(
+        json(&["launched"]),
+        serde_json::json!({"kind": "on_probation", "launches": 1})
+    );
+    assert_eq!(json(&["healthy"]), serde_json::json!({"healthy": "1.1.0"}));
+    assert_eq!(json(&["launched"]), serde_json::json!({"kind": "healthy"}));
+    assert_eq!(
+        json(&["rollback"]),
+        serde_json::json!({"rolled_back_to": "1.0.0"})
+    );
+    assert_eq!(
+        json(&["allow", "1.1.0"]),
+        serde_json::json!({"version": "1.1.0", "was_refused": true})
+    );
+    let v = json(&["channel", "stable"]);
+    assert_eq!(v["channel"], "stable");
+    assert_eq!(v["current"], "1.0.0");
+    assert_eq!(v["available"], "1.1.0");
+    let v = json(&["status"]);
+    assert_eq!(v["current"], "1.0.0");
+    assert!(v["last_check"].as_u64().is_some());
+    assert!(v["runs_from"].as_str().unwrap().ends_with("current"));
+    // `none` draws nothing at all.
+    let out = run(&mut fx.client("linux", &["install", "--progress", "none"]));
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    // Repository commands stream their build events the same way.
+    let out = run(bin()
+        .args(["release", "--level", "3", "--repo"])
+        .arg(&fx.repo)
+        .args(["--version", "1.2.0", "--key"])
+        .arg(fx.key.with_extension("key"))
+        .arg(format!("--platform=linux={}", example(3).display()))
+        .args(["--progress", "json", "--json"]));
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "building" && l["job"] == "pkg/linux/1.2.0/full.dpk"),
+        "{lines:?}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["manifest"]["sequence"], 3);
 }

@@ -244,7 +244,13 @@ fn local_commands_need_no_repository_and_launched_follows_the_config() {
     assert_eq!(digest(&root.join("current")), digest(&example(1)));
     // A check needs the repository, and says so.
     let (_, err) = fails(&mut local(&["check"]));
-    assert!(err.contains("set the repository"), "{err}");
+    // Every missing setting is named at once.
+    assert!(
+        err.contains(
+            "missing settings: repository (--repo); public_keys (--pub); platform (--platform); pass the flags or set them once with `deltapack config set KEY VALUE`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -598,6 +604,7 @@ fn app_data_carries_over_when_the_release_says_so_and_is_never_lost_unlisted() {
         let mut c = bin();
         c.args(["release", "--level", "3", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", version, "--channel", "stable", "--key"])
             .arg(key.with_extension("key"))
             .arg(format!(
@@ -719,6 +726,7 @@ fn app_data_carries_over_when_the_release_says_so_and_is_never_lost_unlisted() {
         bin()
             .args(["release", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", "1.3.0", "--channel", "stable", "--key"])
             .arg(key.with_extension("key"))
             .arg(format!(
@@ -790,6 +798,7 @@ fn installed_files_keep_the_build_times_so_shipped_bytecode_stays_valid() {
             let mut c = bin();
             c.args(["release", "--level", "3", "--repo"])
                 .arg(&repo)
+                .args(init_flag(&repo))
                 .args([
                     "--version",
                     &format!("1.{}.0", v - 1),

@@ -52,6 +52,7 @@ fn keygen_release_verify_and_lifecycle() {
         let mut c = bin_at(t0);
         c.args(["release", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", v, "--channel", "stable", "--key"])
             .arg(key.with_extension("key"))
             .arg("--notes")
@@ -186,6 +187,7 @@ fn secret_keys_inside_the_repository_are_refused() {
         bin()
             .args(["release", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", "1.0.0", "--key"])
             .arg(repo.join("oops.key"))
             .arg(format!("--platform=p={}", example(1).display())),
@@ -198,6 +200,7 @@ fn secret_keys_inside_the_repository_are_refused() {
         .env("RELEASE_KEY", text)
         .args(["release", "--repo"])
         .arg(&repo)
+        .args(init_flag(&repo))
         .args(["--version", "1.0.0", "--key", "env:RELEASE_KEY"])
         .arg(format!("--platform=p={}", example(1).display())));
     assert!(repo.join("manifest.json").exists());
@@ -212,6 +215,7 @@ fn serve_answers_range_requests() {
     ok(bin()
         .args(["release", "--repo"])
         .arg(&repo)
+        .args(init_flag(&repo))
         .args(["--version", "1.0.0", "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform=p={}", example(1).display())));
@@ -254,6 +258,7 @@ fn release_no_exe_keeps_deltas_to_the_generic_codecs() {
             let mut c = bin_at(t0);
             c.args(["release", "--repo"])
                 .arg(&repo)
+                .args(init_flag(&repo))
                 .args(["--version", version, "--channel", "stable", "--key"])
                 .arg(key.with_extension("key"))
                 .args(flag)

@@ -18,6 +18,7 @@ fn install_update_status_history_rollback() {
         ok(bin()
             .args(["release", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", v, "--key"])
             .arg(key.with_extension("key"))
             .arg(format!("--platform=linux={}", example(tree).display())));
@@ -77,6 +78,7 @@ fn config_file_and_channel_switch_with_downgrade() {
         ok(bin()
             .args(["release", "--repo"])
             .arg(&repo)
+            .args(init_flag(&repo))
             .args(["--version", v, "--channel", channel, "--key"])
             .arg(key.with_extension("key"))
             .arg(format!("--platform=linux={}", example(tree).display())));
@@ -142,6 +144,7 @@ fn doctor_reports_and_advises() {
     ok(bin()
         .args(["release", "--repo"])
         .arg(&repo)
+        .args(init_flag(&repo))
         .args(["--version", "1.0.0", "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform=linux={}", example(1).display())));

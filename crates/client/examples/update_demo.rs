@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/example");
     for (n, v) in [(1, "1.0.0"), (2, "1.1.0"), (3, "1.2.0")] {
         Packager::new(&repo)
+            .init(n == 1)
             .keys(vec![key.clone()])
             .deltas(1)
             .release(

@@ -67,13 +67,14 @@ impl Staged {
         &self.steps
     }
 
-    /// Bytes downloaded for it.
+    /// Bytes of the packages it was built from (downloaded by this run or
+    /// by an earlier [`Updater::download`]).
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 }
 
-/// One path rebuilt: the steps applied and the bytes downloaded.
+/// One path rebuilt: the steps applied and the bytes of their packages.
 struct Built {
     steps: Vec<String>,
     bytes: u64,
@@ -342,7 +343,10 @@ impl Updater {
         Ok(())
     }
 
-    /// Downloads every package of `path` into the cache.
+    /// Downloads every package of `path` into the cache (those an earlier
+    /// run downloaded are reused). Returns the files and the bytes of the
+    /// packages, however much of them this call fetched: what the update
+    /// cost, as its history records.
     fn fetch_path(
         &self,
         path: &UpdatePath,
@@ -350,13 +354,11 @@ impl Updater {
     ) -> Result<(Vec<PathBuf>, u64), Failed> {
         let cache = Cache::new(&self.store.root);
         let mut files = Vec::new();
-        let mut bytes = 0;
         for s in &path.steps {
-            let (file, fetched) = cache.fetch(&self.transport, &s.artifact, progress)?;
+            let (file, _fetched_now) = cache.fetch(&self.transport, &s.artifact, progress)?;
             files.push(file);
-            bytes += fetched;
         }
-        Ok((files, bytes))
+        Ok((files, path.bytes()))
     }
 
     /// Builds `path`: streamed when nothing of it is on disk yet, and the

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::Error;
 use crate::state::Health;
 use crate::updater::{Updater, refused_list};
 
@@ -156,13 +157,21 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
         Ok(free) if free < need => out.push(check(
             "disk",
             Level::Warn,
-            format!("{free} bytes free, an update of this app needs about {need}"),
+            format!(
+                "{} free, an update of this app needs about {}",
+                human(free),
+                human(need)
+            ),
             "free disk space: an update needs room for a second copy of the app and its download",
         )),
         Ok(free) => out.push(check(
             "disk",
             Level::Ok,
-            format!("{free} bytes free (an update needs about {need})"),
+            format!(
+                "{} free (an update needs about {})",
+                human(free),
+                human(need)
+            ),
             "",
         )),
         Err(e) => out.push(check(
@@ -322,6 +331,14 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
                 }
             }
         }
+        Err(Error::Rollback { have, offered }) => out.push(check(
+            "repository",
+            Level::Fail,
+            format!(
+                "the repository's manifest is at sequence {offered}, but this install already accepted sequence {have}: it refuses the older one (replay protection), so it gets no updates"
+            ),
+            "the repository was replaced or started again (a release --init into another directory?), or a mirror or cache serves an old copy: publish from the repository this install came from, or purge the cache",
+        )),
         Err(e) => out.push(check(
             "repository",
             Level::Fail,
@@ -330,4 +347,9 @@ pub(crate) fn diagnose(u: &Updater) -> Vec<Check> {
         )),
     }
     out
+}
+
+/// A size as a person reads it (`75.8 GB`).
+fn human(bytes: u64) -> impl std::fmt::Display {
+    bytesize::ByteSize(bytes).display().si()
 }

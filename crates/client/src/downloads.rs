@@ -81,6 +81,34 @@ impl<'a> Cache<'a> {
         Cache { root }
     }
 
+    /// Removes every cached package and part whose BLAKE3 is not in
+    /// `keep`, best effort: a file that cannot be removed now is tried
+    /// again after the next install. Returns how many were removed.
+    pub(crate) fn retain(&self, keep: &std::collections::BTreeSet<&str>) -> usize {
+        let Ok(entries) = self.root.list(DIR) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for (name, kind) in entries {
+            let name = name.to_string_lossy();
+            let hash = name
+                .strip_suffix(".dpk")
+                .or_else(|| name.strip_suffix(".part"))
+                .unwrap_or(&name);
+            if kind == Kind::Dir || keep.contains(hash) {
+                continue;
+            }
+            if self
+                .root
+                .remove_file(Path::new(DIR).join(name.as_ref()))
+                .unwrap_or(false)
+            {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Whether nothing of `a` is in the cache yet (no file and no part; a
     /// link counts as something, and is refused when it is opened).
     pub(crate) fn is_fresh(&self, a: &Artifact) -> Result<bool, Error> {

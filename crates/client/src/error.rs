@@ -97,7 +97,10 @@ pub enum Error {
         source: deltapack_manifest::Error,
     },
     /// The manifest is older than one accepted before (replay/rollback).
-    #[error("manifest sequence {offered} is older than the last accepted ({have})")]
+    #[error(
+        "manifest sequence {offered} is older than the last accepted ({have}): the repository \
+         was replaced or started again, or a mirror serves an old copy"
+    )]
     Rollback {
         /// Last accepted sequence.
         have: u64,
@@ -258,7 +261,12 @@ pub enum Error {
         reason: String,
     },
     /// Not enough free disk space to stage the update.
-    #[error("{needed} bytes are needed in {}, {available} are free", path.display())]
+    #[error(
+        "{} are needed in {}, {} are free",
+        bytesize::ByteSize(*needed).display().si(),
+        path.display(),
+        bytesize::ByteSize(*available).display().si()
+    )]
     NoSpace {
         /// The install root.
         path: PathBuf,

@@ -12,8 +12,9 @@ use crate::history::{self, Action, HistoryEntry, Outcome};
 use crate::state::{Pending, RefusalReason};
 use crate::{Error, Updater, policy};
 
-/// What [`Updater::launched`] decided.
+/// What [`Updater::launched`] decided (in JSON, tagged by `kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Launch {
     /// Nothing is on probation.
     Healthy,

@@ -105,7 +105,8 @@ pub struct HistoryEntry {
     pub to: Version,
     /// The packages applied, e.g. `delta 1.0.0->1.1.0`, `full 1.2.0`.
     pub path: Vec<String>,
-    /// Bytes downloaded.
+    /// Bytes of the packages it was built from (downloaded then, or by an
+    /// earlier `download`); 0 when nothing was needed (a kept version).
     pub bytes: u64,
     /// How it ended.
     pub result: Outcome,

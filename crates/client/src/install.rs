@@ -58,7 +58,29 @@ impl Updater {
         // Best effort: a version that cannot be removed now is removed at
         // a later install; the switch has happened.
         let _ = self.prune();
+        self.prune_downloads(&s.update.manifest, &s.update.version);
         Ok(())
+    }
+
+    /// Empties the download cache of what no later install can use: every
+    /// package but those of releases newer than `installed` (a background
+    /// download of the next update stays). Skipped while another process
+    /// downloads.
+    fn prune_downloads(&self, m: &deltapack_manifest::Manifest, installed: &Version) {
+        let Ok(_downloads) = self.downloads_lock() else {
+            return;
+        };
+        let keep: BTreeSet<&str> = m
+            .releases
+            .iter()
+            .filter(|r| &r.version > installed)
+            .filter_map(|r| r.platforms.get(self.platform_name()))
+            .flat_map(|b| {
+                std::iter::once(b.full.blake3.as_str())
+                    .chain(b.deltas.iter().map(|d| d.artifact.blake3.as_str()))
+            })
+            .collect();
+        crate::downloads::Cache::new(&self.store.root).retain(&keep);
     }
 
     /// Copies the new release's `carry` paths from the installed version

@@ -98,10 +98,19 @@ impl Updater {
     /// The manifest, verified (expiry against the clock, or the persisted
     /// time floor if the clock is behind it), without touching the
     /// install's state.
+    /// One older than the last accepted is refused, as a check would.
     pub(crate) fn verified_manifest(&self) -> Result<Manifest, Error> {
         let bytes = self.fetch_manifest()?;
         let (clock, floor) = self.clock_and_floor();
-        self.verify_manifest(&bytes, clock.max(floor))
+        let m = self.verify_manifest(&bytes, clock.max(floor))?;
+        let have = self.state().map_or(0, |st| st.last_sequence);
+        if m.sequence < have {
+            return Err(Error::Rollback {
+                have,
+                offered: m.sequence,
+            });
+        }
+        Ok(m)
     }
 
     /// The clock and the persisted time floor, read-only (floor 0 if the

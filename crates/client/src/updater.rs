@@ -123,8 +123,9 @@ pub struct InUse {
     pub pids: Vec<u32>,
 }
 
-/// What [`Updater::scheduled`] did.
+/// What [`Updater::scheduled`] did (in JSON, tagged by `kind`).
 #[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Tick {
     /// The interval has not passed; the next check is due at this time
     /// (Unix seconds).
@@ -135,11 +136,20 @@ pub enum Tick {
     /// Checked: nothing new.
     UpToDate,
     /// An update exists; `auto_download` is off.
-    Available(Update),
+    Available {
+        /// The update.
+        update: Update,
+    },
     /// Downloaded; `auto_install` is off.
-    Downloaded(Update),
+    Downloaded {
+        /// The update.
+        update: Update,
+    },
     /// Installed.
-    Installed(Version),
+    Installed {
+        /// The version now current.
+        version: Version,
+    },
 }
 
 impl Updater {
@@ -272,15 +282,15 @@ impl Updater {
             return Ok(Tick::UpToDate);
         };
         if !config.auto_download {
-            return Ok(Tick::Available(u));
+            return Ok(Tick::Available { update: u });
         }
         if !config.auto_install {
             self.download(&u, progress)?;
-            return Ok(Tick::Downloaded(u));
+            return Ok(Tick::Downloaded { update: u });
         }
         let s = self.download_and_apply(&u, progress)?;
         self.install(&s, progress)?;
-        Ok(Tick::Installed(u.version))
+        Ok(Tick::Installed { version: u.version })
     }
 
     /// Finishes or undoes an install that was interrupted (a kill, a power

@@ -90,7 +90,11 @@ pub enum Error {
         found: Vec<String>,
     },
     /// The manifest has expired.
-    #[error("manifest expired at {expires} (now {now}); the repository must be re-signed")]
+    #[error(
+        "manifest expired at {} (now {}); the repository must be re-signed",
+        rfc3339(*expires),
+        rfc3339(*now)
+    )]
     Expired {
         /// Expiry (Unix seconds).
         expires: u64,
@@ -100,4 +104,12 @@ pub enum Error {
     /// A key is malformed, or none was given.
     #[error("key: {0}")]
     Key(&'static str),
+}
+
+/// Unix seconds as RFC 3339 (`2027-01-15T08:00:00Z`), for messages.
+fn rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(|| format!("{secs} (Unix seconds)"), |t| t.to_string())
 }

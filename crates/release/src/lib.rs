@@ -13,6 +13,7 @@
 //! use deltapack_manifest::{SecretKey, Version};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = SecretKey::from_text(&std::fs::read_to_string("release.key")?)?;
+//! // The first release into a new directory adds `.init(true)`.
 //! let summary = Packager::new("repo").keys(vec![key]).release(
 //!     &NewRelease {
 //!         version: Version::parse("1.4.0")?,
@@ -27,6 +28,9 @@
 //!     &|_event| {},
 //! )?;
 //! println!("{} packages built", summary.built.len());
+//! for change in &summary.changes {
+//!     println!("{change}");
+//! }
 //! # Ok(()) }
 //! ```
 
@@ -35,6 +39,7 @@
 mod archive;
 mod assemble;
 mod build;
+mod changes;
 mod input;
 pub mod layout;
 mod packager;
@@ -43,14 +48,17 @@ mod verify;
 
 use std::path::PathBuf;
 
+pub use changes::Change;
 pub use deltapack_manifest::Version;
 pub use packager::{
-    DEFAULT_DELTAS, DEFAULT_EXPIRES_IN, NewRelease, Packager, RolloutChange, Shard, Summary,
+    BuiltPackage, DEFAULT_DELTAS, DEFAULT_EXPIRES_IN, NewRelease, Packager, RolloutChange, Shard,
+    Signed, Summary,
 };
 pub use verify::{Defect, Problem, VerifyReport, verify_repo};
 
-/// Progress of a packager command.
-#[derive(Debug, Clone)]
+/// Progress of a packager command (in JSON, tagged by `kind`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// Reading (and unpacking) a platform's build output.
@@ -103,6 +111,29 @@ pub enum Error {
         /// Why.
         #[source]
         source: deltapack_manifest::Error,
+    },
+    /// The repository has no manifest and the packager was not told to
+    /// start one.
+    #[error(
+        "{} does not exist: this is not an update repository yet. \
+         Check the path, or pass --init to start a new repository here",
+        path.display()
+    )]
+    NoManifest {
+        /// The manifest path looked for.
+        path: PathBuf,
+    },
+    /// The packager was told to start a repository where one exists.
+    #[error(
+        "{} exists (sequence {sequence}): this is already an update repository; \
+         --init only starts new ones, drop it",
+        path.display()
+    )]
+    AlreadyARepository {
+        /// The existing manifest.
+        path: PathBuf,
+        /// Its sequence number.
+        sequence: u64,
     },
     /// No signing key (or trusted key, for shards) was given.
     #[error("a signing key (--key) or a trusted public key (--pub) is needed")]

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use deltapack_diff::Differ;
 use deltapack_manifest::{Manifest, PublicKey, SecretKey, Verifier, Version, check_name, sign};
 use rayon::prelude::*;
+use serde::Serialize;
 
 use crate::assemble::{self, Record};
 use crate::build::{self, Built, Trees};
+use crate::changes::{self, Change};
 use crate::input::Input;
 use crate::plan::{self, Job};
 use crate::{Error, Event, layout};
@@ -62,18 +64,47 @@ pub enum RolloutChange {
     Resume,
 }
 
-/// What a command did.
-#[derive(Debug, Clone, Default)]
+/// What a command did (also the `--json` output of the repository
+/// commands; docs/JSON.md has the schema).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
-    /// Packages written, with their sizes.
-    pub built: Vec<(String, u64)>,
+    /// Packages written.
+    pub built: Vec<BuiltPackage>,
     /// Deltas dropped because they were not clearly smaller than the full
     /// bundle.
     pub dropped: Vec<String>,
-    /// The new manifest's sequence number and size, if one was written.
-    pub manifest: Option<(u64, u64)>,
+    /// What changed in the manifest.
+    pub changes: Vec<Change>,
+    /// The manifest after the command (none for a shard run, which does
+    /// not sign).
+    pub manifest: Option<Signed>,
     /// Where a shard's record was written (shard runs only).
     pub shard_record: Option<String>,
+}
+
+/// A package a command wrote into the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuiltPackage {
+    /// Its path in the repository.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// The repository's manifest after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Signed {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was signed (Unix seconds).
+    pub issued: u64,
+    /// When clients start refusing it (Unix seconds).
+    pub expires: u64,
+    /// Whether this command wrote it (false for a rerun that changed
+    /// nothing, which leaves the signed file as it was).
+    pub written: bool,
 }
 
 /// Changes a repository: release, promote, rollout, yank, refresh, merge.
@@ -90,10 +121,12 @@ pub struct Packager {
     expires_in: u64,
     now: Option<u64>,
     shard_out: Option<PathBuf>,
+    init: bool,
 }
 
 impl Packager {
-    /// A packager for the repository directory `root` (created if absent).
+    /// A packager for the repository directory `root` (created if absent;
+    /// a new repository also needs [`init`](Packager::init)).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Packager {
             root: root.into(),
@@ -107,7 +140,18 @@ impl Packager {
             expires_in: DEFAULT_EXPIRES_IN,
             now: None,
             shard_out: None,
+            init: false,
         }
+    }
+
+    /// Starts a new repository: the root must not hold a manifest yet.
+    /// Without it, a root with no manifest is an error
+    /// ([`Error::NoManifest`]), so that a mistyped or empty directory is
+    /// never silently made a second repository at sequence 1, which every
+    /// install of the real one would refuse.
+    pub fn init(mut self, on: bool) -> Self {
+        self.init = on;
+        self
     }
 
     /// Where a shard run writes its packages and record (laid out like a
@@ -203,13 +247,19 @@ impl Packager {
         self.now.unwrap_or_else(deltapack_manifest::unix_now)
     }
 
-    /// Reads and verifies the current manifest (an empty one if there is
-    /// none yet). Expiry is not checked: re-signing is how it is renewed.
+    /// Reads and verifies the current manifest (an empty one when
+    /// [`init`](Packager::init) starts the repository). Expiry is not
+    /// checked: re-signing is how it is renewed.
     pub fn load(&self) -> Result<Manifest, Error> {
         let path = self.root.join(layout::MANIFEST);
         let bytes = match fs_err::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::empty()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.init => {
+                return Ok(Manifest::empty());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoManifest { path });
+            }
             Err(e) => return Err(e.into()),
         };
         let mut trusted: Vec<PublicKey> = self.keys.iter().map(SecretKey::public).collect();
@@ -217,31 +267,57 @@ impl Packager {
         if trusted.is_empty() {
             return Err(Error::NoKeys);
         }
-        Ok(Verifier::new(&trusted)
+        let m = Verifier::new(&trusted)
             .ignore_expiry()
             .verify(&bytes)
             .map_err(|source| Error::Manifest {
                 path: path.clone(),
                 source,
             })?
-            .into_manifest())
+            .into_manifest();
+        if self.init {
+            return Err(Error::AlreadyARepository {
+                path,
+                sequence: m.sequence,
+            });
+        }
+        Ok(m)
     }
 
     /// Signs and writes `m` as the next manifest, unless it says nothing
     /// new: a rerun that changes nothing leaves the signed file as it is.
-    fn save_if_changed(&self, before: &Manifest, m: Manifest) -> Result<(u64, u64), Error> {
+    fn save_if_changed(
+        &self,
+        summary: &mut Summary,
+        before: &Manifest,
+        m: Manifest,
+    ) -> Result<(), Error> {
         if before.sequence > 0 && &m == before {
             if self.keys.is_empty() {
                 return Err(Error::NoKeys);
             }
-            let size = fs_err::metadata(self.root.join(layout::MANIFEST))?.len();
-            return Ok((m.sequence, size));
+            let bytes = fs_err::metadata(self.root.join(layout::MANIFEST))?.len();
+            summary.manifest = Some(Signed {
+                sequence: m.sequence,
+                bytes,
+                issued: m.issued,
+                expires: m.expires,
+                written: false,
+            });
+            return Ok(());
         }
-        self.save(m)
+        self.save(summary, before, m)
     }
 
-    /// Signs and writes `m` as the next manifest.
-    fn save(&self, mut m: Manifest) -> Result<(u64, u64), Error> {
+    /// Signs and writes `m` as the next manifest, and records in `summary`
+    /// what changed since `before`.
+    fn save(&self, summary: &mut Summary, before: &Manifest, m: Manifest) -> Result<(), Error> {
+        summary.changes = changes::between(before, &m);
+        summary.manifest = Some(self.sign_and_write(m)?);
+        Ok(())
+    }
+
+    fn sign_and_write(&self, mut m: Manifest) -> Result<Signed, Error> {
         if self.keys.is_empty() {
             return Err(Error::NoKeys);
         }
@@ -254,7 +330,13 @@ impl Packager {
             source,
         })?;
         layout::write_atomic(&self.root, layout::MANIFEST, &bytes)?;
-        Ok((m.sequence, bytes.len() as u64))
+        Ok(Signed {
+            sequence: m.sequence,
+            bytes: bytes.len() as u64,
+            issued: m.issued,
+            expires: m.expires,
+            written: true,
+        })
     }
 
     /// Publishes a new version (or completes one whose earlier run was
@@ -374,7 +456,7 @@ impl Packager {
         }
         let (folded, dropped) = self.fold(m.clone(), &[record])?;
         summary.dropped = dropped;
-        summary.manifest = Some(self.save_if_changed(&m, folded)?);
+        self.save_if_changed(&mut summary, &m, folded)?;
         Ok(summary)
     }
 
@@ -453,14 +535,14 @@ impl Packager {
             all.built.sort_by(|a, b| a.job.cmp(&b.job));
             joined.push(all);
         }
-        let m = self.load()?;
+        let before = self.load()?;
         let mut summary = Summary::default();
         for r in &joined {
             summary.built.extend(summary_of(&r.built).built);
         }
-        let (m, dropped) = self.fold(m, &joined)?;
+        let (m, dropped) = self.fold(before.clone(), &joined)?;
         summary.dropped = dropped;
-        summary.manifest = Some(self.save(m)?);
+        self.save(&mut summary, &before, m)?;
         for f in files {
             fs_err::remove_file(f)?;
         }
@@ -504,7 +586,8 @@ impl Packager {
         progress: &(dyn Fn(Event) + Sync),
     ) -> Result<Summary, Error> {
         name(to, "channel")?;
-        let mut m = self.load()?;
+        let before = self.load()?;
+        let mut m = before.clone();
         let rel = m.release(version).ok_or_else(|| Error::UnknownVersion {
             version: version.to_string(),
         })?;
@@ -538,7 +621,7 @@ impl Packager {
         if let Some(cr) = channel_release(&mut m, to, version) {
             cr.rollout.percent = percent.min(100);
         }
-        summary.manifest = Some(self.save(m)?);
+        self.save(&mut summary, &before, m)?;
         Ok(summary)
     }
 
@@ -564,7 +647,8 @@ impl Packager {
         version: Option<&Version>,
         change: RolloutChange,
     ) -> Result<Summary, Error> {
-        let mut m = self.load()?;
+        let before = self.load()?;
+        let mut m = before.clone();
         let v = match version {
             Some(v) => v.clone(),
             None => m
@@ -591,10 +675,9 @@ impl Packager {
             RolloutChange::Pause => cr.rollout.paused = true,
             RolloutChange::Resume => cr.rollout.paused = false,
         }
-        Ok(Summary {
-            manifest: Some(self.save(m)?),
-            ..Summary::default()
-        })
+        let mut summary = Summary::default();
+        self.save(&mut summary, &before, m)?;
+        Ok(summary)
     }
 
     /// Withdraws a release (`reason` is shown to operators), or restores it
@@ -607,7 +690,8 @@ impl Packager {
         reason: Option<&str>,
         progress: &(dyn Fn(Event) + Sync),
     ) -> Result<Summary, Error> {
-        let mut m = self.load()?;
+        let before = self.load()?;
+        let mut m = before.clone();
         let rel = m
             .release_mut(version)
             .ok_or_else(|| Error::UnknownVersion {
@@ -655,7 +739,7 @@ impl Packager {
         let built = self.build_between(&m, &jobs, progress)?;
         let mut summary = summary_of(&built);
         summary.dropped = assemble::add_deltas(&mut m, &self.root, &built)?;
-        summary.manifest = Some(self.save(m)?);
+        self.save(&mut summary, &before, m)?;
         Ok(summary)
     }
 
@@ -663,10 +747,9 @@ impl Packager {
     /// expiry (run on a schedule so clients never see it expire).
     pub fn refresh(&self) -> Result<Summary, Error> {
         let m = self.load()?;
-        Ok(Summary {
-            manifest: Some(self.save(m)?),
-            ..Summary::default()
-        })
+        let mut summary = Summary::default();
+        self.save(&mut summary, &m, m.clone())?;
+        Ok(summary)
     }
 }
 
@@ -726,7 +809,10 @@ fn summary_of(built: &[Built]) -> Summary {
     Summary {
         built: built
             .iter()
-            .map(|b| (b.artifact.path.clone(), b.artifact.size))
+            .map(|b| BuiltPackage {
+                path: b.artifact.path.clone(),
+                bytes: b.artifact.size,
+            })
             .collect(),
         ..Summary::default()
     }

@@ -48,11 +48,22 @@ pub fn keygen(dir: &Path) -> PathBuf {
     key
 }
 
+/// `--init` for the first release into `repo` (a directory with no
+/// manifest yet), nothing afterwards.
+pub fn init_flag(repo: impl AsRef<Path>) -> &'static [&'static str] {
+    if repo.as_ref().join("manifest.json").exists() {
+        &[]
+    } else {
+        &["--init"]
+    }
+}
+
 /// `deltapack release` of one platform's tree.
 pub fn release(repo: &Path, key: &Path, version: &str, channel: &str, platform: &str, tree: &Path) {
     ok(bin()
         .args(["release", "--level", "3", "--repo"])
         .arg(repo)
+        .args(init_flag(repo))
         .args(["--version", version, "--channel", channel, "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform={platform}={}", tree.display())));

@@ -92,7 +92,7 @@ fn scheduled_ticks_respect_interval_and_auto_settings() {
     ));
     let later = NOW + 7 * 3600;
     assert!(
-        matches!(at(&c, later).scheduled(&c, &|_| {}).unwrap(), Tick::Downloaded(u) if u.version == v("1.2.0"))
+        matches!(at(&c, later).scheduled(&c, &|_| {}).unwrap(), Tick::Downloaded { update: u } if u.version == v("1.2.0"))
     );
     assert_eq!(
         current_digest(&root),
@@ -102,7 +102,7 @@ fn scheduled_ticks_respect_interval_and_auto_settings() {
     c.set("auto_install", "true").unwrap();
     let much_later = later + 7 * 3600;
     assert!(
-        matches!(at(&c, much_later).scheduled(&c, &|_| {}).unwrap(), Tick::Installed(v2) if v2 == v("1.2.0"))
+        matches!(at(&c, much_later).scheduled(&c, &|_| {}).unwrap(), Tick::Installed { version } if version == v("1.2.0"))
     );
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
     assert!(matches!(

@@ -149,19 +149,21 @@ fn streamed_apply_falls_back_to_a_resumed_download() {
     let r = repo(5);
     let f = Hostile::serve(r.path()).unwrap();
     let t = tempfile::tempdir().unwrap();
-    // Streamed and uninterrupted: applied as it arrives, package kept.
+    // Streamed and uninterrupted: applied as it arrives, package kept
+    // until the install.
     let root = t.path().join("a");
     install(&r, &root, "1.0.0");
     let u = updater(&f, &root);
     let up = u.check().unwrap().unwrap();
     let s = u.download_and_apply(&up, &|_| {}).unwrap();
-    u.install(&s, &|_| {}).unwrap();
-    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
     let kept = root.join(format!(
         ".deltapack/downloads/{}.dpk",
         up.path.steps[0].artifact.blake3
     ));
     assert_eq!(fs_err::metadata(&kept).unwrap().len(), up.download_bytes);
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
+    assert!(!kept.exists(), "used, so pruned after the install");
     assert!(ranges(&f).is_empty(), "one request, no resume");
     // The connection drops mid-stream: the update resumes and completes.
     let root = t.path().join("b");

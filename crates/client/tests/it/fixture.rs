@@ -84,6 +84,7 @@ pub fn repo(k: usize) -> Repo {
     let work = dir.path().join("work");
     for (i, ver) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
         Packager::new(&repo)
+            .init(i == 0)
             .keys(vec![key()])
             .now(NOW)
             .deltas(k)

@@ -17,6 +17,7 @@ fn served(work: &Path, inputs: &[PathBuf]) -> (PathBuf, Hostile) {
     let repo = work.join("repo");
     for (i, input) in inputs.iter().enumerate() {
         Packager::new(&repo)
+            .init(i == 0)
             .keys(vec![key()])
             .now(NOW)
             .deltas(5)

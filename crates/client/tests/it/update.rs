@@ -581,3 +581,60 @@ fn a_package_for_another_version_is_refused_and_the_full_bundle_used() {
     u.install(&s, &|_| {}).unwrap();
     assert_eq!(current_digest(&root), manifest_digest(&r, "1.2.0"));
 }
+
+/// The cache holds only what a later install can use: after an install,
+/// the packages it used (and those of older versions) are gone, a
+/// downloaded newer update stays; the history records the bytes of the
+/// packages used even when an earlier `download` fetched them.
+#[test]
+fn the_download_cache_keeps_only_what_a_later_install_can_use() {
+    let (r, _t, root) = installed(5, "1.0.0");
+    let u = r.updater(&root).build().unwrap();
+    let cached = || -> Vec<String> {
+        let mut v: Vec<String> = match fs_err::read_dir(root.join(".deltapack/downloads")) {
+            Ok(d) => d
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort();
+        v
+    };
+    // The newest update downloaded in the background, then 1.1.0
+    // installed on purpose.
+    let newest = u.check().unwrap().unwrap();
+    u.download(&newest, &|_| {}).unwrap();
+    let to_11 = u.check_version(&v("1.1.0")).unwrap();
+    let d = u.download(&to_11, &|_| {}).unwrap();
+    let s = u.apply(&d, &|_| {}).unwrap();
+    u.install(&s, &|_| {}).unwrap();
+    let h = u.history().unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(
+        (last.to.clone(), last.bytes),
+        (v("1.1.0"), to_11.download_bytes)
+    );
+    assert!(last.bytes > 0);
+    let want: Vec<String> = newest
+        .path
+        .steps
+        .iter()
+        .map(|s| format!("{}.dpk", s.artifact.blake3))
+        .collect();
+    assert_eq!(cached(), want, "only 1.2.0's download is left");
+    // Installing it: its packages are counted although fetched earlier,
+    // and the cache is empty afterwards.
+    let up = u.check().unwrap().unwrap();
+    let s = u.download_and_apply(&up, &|_| {}).unwrap();
+    assert_eq!(s.bytes(), up.download_bytes);
+    u.install(&s, &|_| {}).unwrap();
+    assert_eq!(cached(), Vec::<String>::new());
+    // A part left by an interrupted download of a version now older goes
+    // at the next install too.
+    let part = root.join(".deltapack/downloads/0000.part");
+    fs_err::write(&part, b"stale").unwrap();
+    let back = u.check_version(&v("1.1.0")).unwrap();
+    let s = u.download_and_apply(&back, &|_| {}).unwrap();
+    u.install(&s, &|_| {}).unwrap();
+    assert!(!part.exists());
+}

@@ -153,8 +153,12 @@ pub fn inputs(work: &Path, i: usize) -> (Vec<(String, PathBuf)>, BTreeMap<String
 
 /// Reproducible, as `SOURCE_DATE_EPOCH` makes a run: fixed times, and no
 /// file time after a fixed epoch (the inputs are written at each run).
+///
+/// The tests start repositories where they need one (a directory with no
+/// manifest yet gets `init`); the rule itself is tested in `lifecycle`.
 pub fn packager(repo: &Path) -> Packager {
     Packager::new(repo)
+        .init(!repo.join("manifest.json").exists())
         .keys(vec![key(1)])
         .now(NOW)
         .clamp_mtime(Some(EPOCH))

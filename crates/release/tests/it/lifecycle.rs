@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use deltapack_apply::Applier;
-use deltapack_release::{Error, RolloutChange, verify_repo};
+use deltapack_release::{Change, Error, RolloutChange, verify_repo};
 
 use crate::fixture::*;
 
@@ -21,7 +21,24 @@ fn promote_rollout_and_yank() {
     let (given, _) = inputs(&work, 2);
     let mut beta = new_release(2, "beta", given);
     beta.rollout_percent = 100;
-    packager(&repo).release(&beta, None, &|_| {}).unwrap();
+    let s = packager(&repo).release(&beta, None, &|_| {}).unwrap();
+    assert_eq!(
+        s.changes,
+        vec![
+            Change::Released {
+                version: version(2),
+                platforms: PLATFORMS.map(String::from).to_vec(),
+            },
+            Change::ChannelCreated {
+                channel: "beta".into()
+            },
+            Change::Offered {
+                channel: "beta".into(),
+                version: version(2),
+                percent: 100
+            },
+        ]
+    );
     let m = manifest(&repo);
     assert_eq!(m.channels["beta"].releases.len(), 1);
     assert!(
@@ -42,12 +59,24 @@ fn promote_rollout_and_yank() {
         .promote(&version(2), Some("beta"), "stable", 10, &|_| {})
         .unwrap();
     assert!(
-        s.built.iter().all(|(p, _)| p.contains("/from-")),
+        s.built.iter().all(|b| b.path.contains("/from-")),
         "{:?}",
         s.built
     );
+    assert_eq!(
+        s.changes,
+        vec![Change::Offered {
+            channel: "stable".into(),
+            version: version(2),
+            percent: 10
+        }]
+    );
     let m = manifest(&repo);
     assert_eq!(m.sequence, seq + 1);
+    assert_eq!(
+        s.manifest.map(|m| (m.sequence, m.written)),
+        Some((seq + 1, true))
+    );
     let stable = &m.channels["stable"].releases;
     assert_eq!(
         stable.iter().map(|c| c.version.clone()).collect::<Vec<_>>(),
@@ -74,9 +103,24 @@ fn promote_rollout_and_yank() {
         .filter(|i| r.includes(&i.to_le_bytes()))
         .count();
     assert!((400..600).contains(&included), "{included}");
-    packager(&repo)
+    let s = packager(&repo)
         .rollout("stable", Some(&version(2)), RolloutChange::Pause)
         .unwrap();
+    assert_eq!(
+        s.changes,
+        vec![Change::Rollout {
+            channel: "stable".into(),
+            version: version(2),
+            percent_before: 50,
+            percent: 50,
+            paused_before: false,
+            paused: true
+        }]
+    );
+    assert_eq!(
+        s.changes[0].to_string(),
+        "channel stable: 1.2.0 rollout paused at 50%"
+    );
     let r = manifest(&repo).channels["stable"].releases[2]
         .rollout
         .clone();
@@ -105,6 +149,13 @@ fn promote_rollout_and_yank() {
     let s = packager(&repo)
         .yank(&version(2), Some("crashes on start"), &|_| {})
         .unwrap();
+    assert_eq!(
+        s.changes,
+        vec![Change::Yanked {
+            version: version(2),
+            reason: "crashes on start".into()
+        }]
+    );
     let m = manifest(&repo);
     assert_eq!(m.releases[2].yanked.as_deref(), Some("crashes on start"));
     for p in PLATFORMS {
@@ -113,7 +164,7 @@ fn promote_rollout_and_yank() {
         let dropped = good.no_delta_from.contains(&version(2));
         assert!(down.is_some() || dropped, "{p}");
         if let Some(d) = down {
-            assert!(s.built.iter().any(|(path, _)| path == &d.artifact.path));
+            assert!(s.built.iter().any(|b| b.path == d.artifact.path));
             let out = dir.path().join(format!("down-{p}"));
             let pkg = fs_err::File::open(repo.join(&d.artifact.path)).unwrap();
             Applier::new()
@@ -132,7 +183,13 @@ fn promote_rollout_and_yank() {
         packager(&repo).promote(&version(2), None, "canary", 100, &|_| {}),
         Err(Error::Yanked { .. })
     ));
-    packager(&repo).yank(&version(2), None, &|_| {}).unwrap();
+    let s = packager(&repo).yank(&version(2), None, &|_| {}).unwrap();
+    assert_eq!(
+        s.changes,
+        vec![Change::Restored {
+            version: version(2)
+        }]
+    );
     assert!(manifest(&repo).releases[2].yanked.is_none());
     assert!(matches!(
         packager(&repo).yank(&version(7), Some("x"), &|_| {}),
@@ -171,7 +228,9 @@ fn names_and_options_are_checked() {
     ));
     let ok = new_release(0, "stable", vec![("a".into(), input.clone())]);
     assert!(matches!(
-        deltapack_release::Packager::new(&repo).release(&ok, None, &|_| {}),
+        deltapack_release::Packager::new(&repo)
+            .init(true)
+            .release(&ok, None, &|_| {}),
         Err(Error::NoKeys)
     ));
     assert!(matches!(
@@ -183,4 +242,50 @@ fn names_and_options_are_checked() {
         Err(Error::Usage(_))
     ));
     assert!(!repo.join("manifest.json").exists());
+}
+
+/// A directory with no manifest is a repository only on purpose: without
+/// `init` every command refuses it and writes nothing; `init` where a
+/// repository already is refuses too and leaves its manifest alone.
+#[test]
+fn a_repository_is_started_only_with_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let r = new_release(0, "stable", vec![("linux-x86_64".into(), example(1))]);
+    let strict = || {
+        deltapack_release::Packager::new(&repo)
+            .keys(vec![key(1)])
+            .now(NOW)
+    };
+    match strict().release(&r, None, &|_| {}) {
+        Err(Error::NoManifest { path }) => assert_eq!(path, repo.join("manifest.json")),
+        other => panic!("{other:?}"),
+    }
+    assert!(!repo.exists(), "nothing written");
+    for e in [
+        strict()
+            .promote(&version(0), None, "beta", 100, &|_| {})
+            .unwrap_err(),
+        strict().refresh().unwrap_err(),
+        strict()
+            .yank(&version(0), Some("bad"), &|_| {})
+            .unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::NoManifest { .. }), "{e}");
+    }
+    assert!(!repo.exists(), "nothing written");
+
+    strict().init(true).release(&r, None, &|_| {}).unwrap();
+    let first = fs_err::read(repo.join("manifest.json")).unwrap();
+    let again = new_release(1, "stable", vec![("linux-x86_64".into(), example(2))]);
+    match strict().init(true).release(&again, None, &|_| {}) {
+        Err(Error::AlreadyARepository { path, sequence }) => {
+            assert_eq!((path, sequence), (repo.join("manifest.json"), 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fs_err::read(repo.join("manifest.json")).unwrap(), first);
+    let s = strict().release(&again, None, &|_| {}).unwrap();
+    assert_eq!(s.manifest.map(|m| m.sequence), Some(2));
+    ok(&repo);
 }

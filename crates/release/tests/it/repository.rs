@@ -130,7 +130,7 @@ fn rebuilt_packages_replace_damaged_ones() {
     let summary = packager(&repo)
         .release(&new_release(4, "stable", given), None, &|_| {})
         .unwrap();
-    let built: Vec<_> = summary.built.iter().map(|(p, _)| p.clone()).collect();
+    let built: Vec<_> = summary.built.iter().map(|b| b.path.clone()).collect();
     assert_eq!(built, vec![victim]);
     assert_eq!(
         files(&repo),

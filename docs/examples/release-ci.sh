@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The steps of github-actions-release.yml, one command per job, so that
+# the workflow stays a thin wrapper and the steps can be run (and tested)
+# anywhere. The remote repository is $BUCKET: an s3:// URL (the aws CLI
+# copies) or a local directory (for tests and self-hosting).
+#
+#   release-ci.sh package I/N   pull, then build shard I of N into out/
+#   release-ci.sh publish       pull, merge shards/*, verify, push
+#   release-ci.sh refresh       re-sign the manifest with a new expiry
+#
+# Environment: BUCKET; VERSION (package); DELTAPACK_RELEASE_KEY (publish,
+# refresh: the text of release.key); INIT=1 for the very first release,
+# which starts the repository; PLATFORMS: "name=path ..." (package).
+# release.pub and CHANGELOG-latest.md are read from the working directory.
+set -euo pipefail
+
+die() { echo "release-ci: $*" >&2; exit 1; }
+: "${BUCKET:?set BUCKET to s3://bucket/prefix or a directory}"
+init=()
+[ "${INIT:-}" = 1 ] && init=(--init)
+
+# The remote's manifest and full bundles (what a shard builds from); with
+# `all`, every file (what `repo verify` checks).
+pull() {
+  mkdir -p repo
+  case "$BUCKET" in
+    s3://*)
+      if [ "$1" = all ]; then
+        aws s3 sync "$BUCKET" repo
+      else
+        aws s3 sync "$BUCKET" repo --exclude "*" --include manifest.json --include "*/full.dpk"
+      fi ;;
+    *)
+      mkdir -p "$BUCKET"
+      if [ "$1" = all ]; then
+        cp -R "$BUCKET/." repo/
+      else
+        (cd "$BUCKET" && find . -type f \( -name manifest.json -o -name full.dpk \) -print0) |
+          while IFS= read -r -d '' f; do
+            mkdir -p "repo/$(dirname "$f")"
+            cp "$BUCKET/$f" "repo/$f"
+          done
+      fi ;;
+  esac
+  if [ ! -f repo/manifest.json ] && [ ${#init[@]} -eq 0 ]; then
+    die "$BUCKET holds no manifest.json: if this is the very first release, run with INIT=1"
+  fi
+}
+
+# Packages first (never overwritten: a package's name is its content's
+# place), the manifest last, so a client never sees a manifest naming
+# files that are not there yet.
+push() {
+  case "$BUCKET" in
+    s3://*)
+      aws s3 sync repo/pkg "$BUCKET/pkg" --cache-control "public, max-age=31536000, immutable"
+      aws s3 cp repo/manifest.json "$BUCKET/manifest.json" --cache-control "no-cache" ;;
+    *)
+      (cd repo && find pkg -type f -print0) | while IFS= read -r -d '' f; do
+        [ -e "$BUCKET/$f" ] && continue
+        mkdir -p "$BUCKET/$(dirname "$f")"
+        cp "repo/$f" "$BUCKET/$f.tmp" && mv "$BUCKET/$f.tmp" "$BUCKET/$f"
+      done
+      cp repo/manifest.json "$BUCKET/manifest.json.tmp"
+      mv "$BUCKET/manifest.json.tmp" "$BUCKET/manifest.json" ;;
+  esac
+}
+
+key_file() {
+  : "${DELTAPACK_RELEASE_KEY:?set DELTAPACK_RELEASE_KEY to the text of release.key}"
+  local k="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/release-ci.$$.key"
+  (umask 077 && printf '%s' "$DELTAPACK_RELEASE_KEY" > "$k")
+  echo "$k"
+}
+
+case "${1:-}" in
+  package)
+    shard=${2:?package I/N}
+    : "${VERSION:?set VERSION}"
+    pull full
+    args=()
+    for p in ${PLATFORMS:?set PLATFORMS to \"name=path ...\"}; do args+=(--platform "$p"); done
+    notes=()
+    [ -f CHANGELOG-latest.md ] && notes=(--notes CHANGELOG-latest.md)
+    deltapack release --repo repo --version "$VERSION" --channel stable "${init[@]}" \
+      "${notes[@]}" --pub release.pub --shard "$shard" --out out "${args[@]}"
+    ;;
+  publish)
+    pull all
+    key=$(key_file)
+    trap 'rm -f "$key"' EXIT
+    deltapack repo merge --repo repo --key "$key" "${init[@]}" shards/*
+    deltapack repo verify repo --pub release.pub
+    push
+    ;;
+  refresh)
+    pull full
+    key=$(key_file)
+    trap 'rm -f "$key"' EXIT
+    deltapack repo refresh --repo repo --key "$key"
+    push
+    ;;
+  *) die "usage: release-ci.sh package I/N | publish | refresh" ;;
+esac
