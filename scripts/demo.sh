@@ -28,7 +28,7 @@ done
 (cd "$work/repo" && find . -type f | sort | xargs ls -l | awk '{printf "  %8d  %s\n", $5, $9}')
 
 step "hosting: deltapack serve on loopback"
-"$bin" serve "$work/repo" --addr 127.0.0.1:0 > "$work/serve.log" &
+"$bin" serve "$work/repo" --addr 127.0.0.1:0 --quiet > "$work/serve.log" &
 server=$!
 for _ in $(seq 100); do grep -q http "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
 url=$(awk '{print $NF}' "$work/serve.log")

@@ -36,7 +36,7 @@ before(async () => {
       '--key', path.join(tmp, 'k.key'), `--platform=linux=${path.join(EXAMPLE, `v${n}`)}`,
       ...(n === 1 ? ['--init'] : []))
   }
-  server = spawn(CLI, ['serve', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  server = spawn(CLI, ['serve', repo, '--addr', '127.0.0.1:0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve))
   url = line.trim().split(' ').pop()
 })

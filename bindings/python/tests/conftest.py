@@ -45,7 +45,7 @@ def repo(tmp_path):
             *(["--init"] if n == 1 else []),
         )
     server = subprocess.Popen(
-        [cli(), "serve", str(repo), "--addr", "127.0.0.1:0"],
+        [cli(), "serve", str(repo), "--addr", "127.0.0.1:0", "--quiet"],
         stdout=subprocess.PIPE,
         text=True,
     )

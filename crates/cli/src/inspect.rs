@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use deltapack_format::{
     Header, Limits, Node, Op, RecordHeader, STREAMS, Section, StreamId, reader::Reader,
 };
@@ -42,8 +42,10 @@ fn op_json(h: &Header, op: &Op) -> Value {
 pub(crate) fn inspect(patch: &Path, json_out: bool) -> Result<()> {
     let mut r = crate::open_package(patch)?;
     let applier = deltapack_apply::Applier::new();
-    let h = applier.read_header(&mut r)?;
-    let counts = tally(&mut r)?;
+    let h = applier
+        .read_header(&mut r)
+        .with_context(|| format!("inspecting {}", patch.display()))?;
+    let counts = tally(&mut r).with_context(|| format!("inspecting {}", patch.display()))?;
     let tree = |t: &deltapack_format::TreeId| json!({"digest": hex(&t.digest), "files": t.files, "bytes": t.bytes});
     let streams: Vec<Value> = StreamId::ALL
         .iter()

@@ -238,9 +238,14 @@ enum Command {
     Serve {
         /// The repository directory.
         repo: PathBuf,
-        /// Address to listen on.
+        /// Address to listen on: HOST:PORT, the host a name
+        /// (`localhost:8080`) or an IP address; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: std::net::SocketAddr,
+        addr: String,
+        /// Do not log requests (by default each is one line on stderr:
+        /// method, path, range, status, bytes).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -430,7 +435,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Repo(RepoCommand::Refresh { opts }) => release::refresh(&opts),
         Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
-        Command::Serve { repo, addr } => release::serve(&repo, addr),
+        Command::Serve { repo, addr, quiet } => release::serve(&repo, &addr, quiet),
         Command::Update(cmd) => update::run(cmd),
         Command::Config(cmd) => config::run(cmd),
         Command::Doctor { opts, fix } => update::doctor(opts, fix),

@@ -438,12 +438,51 @@ pub(crate) fn show(repo: &Path, pubs: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `serve`: runs in the foreground until killed.
-pub(crate) fn serve(repo: &Path, addr: std::net::SocketAddr) -> Result<()> {
-    let running = deltapack_serve::Server::new(repo).bind(addr)?;
-    out!("serving {} at {}", repo.display(), running.url());
-    running.wait()?;
-    Ok(())
+/// `serve`: runs in the foreground until killed, logging each request
+/// on stderr unless `quiet`.
+pub(crate) fn serve(repo: &Path, addr: &str, quiet: bool) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let resolved = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--addr {addr:?}: expected HOST:PORT (like localhost:8080)"))?
+        .collect::<Vec<_>>();
+    // A name with several addresses (localhost: ::1 and 127.0.0.1) is
+    // served on the first that binds; IPv4 is tried first, as most URLs
+    // typed for it mean.
+    let mut order = resolved.clone();
+    order.sort_by_key(|a| !a.is_ipv4());
+    let mut server = deltapack_serve::Server::new(repo);
+    if !quiet {
+        server = server.on_request(|l| {
+            eprintln!(
+                "{} {}{} {} {}",
+                l.method,
+                l.path,
+                l.range
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                l.status,
+                l.bytes.map_or_else(|| "-".into(), |b| Bytes(b).to_string())
+            );
+        });
+    }
+    let mut last = None;
+    for a in order {
+        match server.clone().bind(a) {
+            Ok(running) => {
+                out!("serving {} at {}", repo.display(), running.url());
+                std::io::Write::flush(&mut std::io::stdout())?;
+                running.wait()?;
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e.into()),
+        None => bail!("--addr {addr:?}: the name has no address"),
+    }
 }
 
 /// `SOURCE_DATE_EPOCH`, when it is set to a number of seconds.

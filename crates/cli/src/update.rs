@@ -463,7 +463,12 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
             }
         }
         UpdateCommand::Status { opts } => {
-            let u = local_updater(&opts)?;
+            // With the keys set, the manifest kept from the last check can
+            // be read (what it offered); without them, the local view.
+            let u = match updater(&opts) {
+                Ok(u) => u,
+                Err(_) => local_updater(&opts)?,
+            };
             // What a killed updater left is finished or undone first (as an
             // app does at start-up); another updater at work is fine.
             let recovered = match u.recover() {
@@ -502,6 +507,15 @@ pub(crate) fn run(cmd: UpdateCommand) -> Result<()> {
                         .map_or_else(|| "never".to_owned(), |t| When(t).to_string()),
                     s.last_sequence
                 );
+                match &s.at_last_check {
+                    Some(deltapack_client::AtLastCheck {
+                        available: Some(v), ..
+                    }) => out!(
+                        "at the last check: {v} was available (`deltapack update install` installs it)"
+                    ),
+                    Some(c) => out!("at the last check: {}", up_to_date(c.held.as_ref())),
+                    None => {}
+                }
                 if let Some(p) = &s.on_probation {
                     out!(
                         "on probation: {} (launch {}; `deltapack update healthy` ends it)",

@@ -417,3 +417,62 @@ fn every_client_command_answers_json_and_progress_can_be_json_lines() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["manifest"]["sequence"], 3);
 }
+
+#[test]
+fn status_history_inspect_and_inputs_say_what_they_know_in_human_terms() {
+    let fx = fixture("0");
+    // Held back by a rollout at 0%: status says so from the last check.
+    ok(&mut fx.client("linux", &["check"]));
+    let out = ok(&mut fx.client("linux", &["status"]));
+    assert!(
+        out.contains("last check: 20") && out.contains("(now)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "at the last check: up to date for this install: 1.1.0 is rolled out to 0% of installs"
+        ),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&mut fx.client("linux", &["status", "--json"]))).unwrap();
+    assert_eq!(
+        v["at_last_check"],
+        serde_json::json!({"available": null, "held": {"by": "rollout", "version": "1.1.0", "percent": 0, "paused": false}})
+    );
+    // A first install reads as one, with its size.
+    let out = ok(&mut fx.client("linux", &["history"]));
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.contains(" install       1.0.0 ok via full 1.0.0 (") && first.ends_with(" kB)"),
+        "{out}"
+    );
+    // inspect names the file that is not a package.
+    let not = fx.base.join("notes.txt");
+    fs_err::write(&not, "hello\n").unwrap();
+    let (_, err) = fails(bin().arg("inspect").arg(&not));
+    assert_eq!(
+        err.trim(),
+        format!(
+            "deltapack: error: inspecting {}: bad package: not a deltapack package: its first bytes are 68 65 6c 6c 6f 0a 00 00, a package's are 89 44 50 4b 0d 0a 1a 0a",
+            not.display()
+        )
+    );
+    // A build output that cannot be read is named with its platform.
+    let missing = fx.base.join("dist/linux.tar.gz");
+    let (_, err) = fails(
+        bin()
+            .args(["release", "--repo"])
+            .arg(&fx.repo)
+            .args(["--version", "1.2.0", "--key"])
+            .arg(fx.key.with_extension("key"))
+            .arg(format!("--platform=linux={}", missing.display())),
+    );
+    assert!(
+        err.starts_with(&format!(
+            "deltapack: error: --platform linux={}: cannot read this build output: ",
+            missing.display()
+        )),
+        "{err}"
+    );
+}

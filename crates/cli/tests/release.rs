@@ -219,8 +219,14 @@ fn serve_answers_range_requests() {
         .args(["--version", "1.0.0", "--key"])
         .arg(key.with_extension("key"))
         .arg(format!("--platform=p={}", example(1).display())));
-    let served = serve(&repo);
+    // A host name is accepted; each request is logged on stderr.
+    let mut served = serve_with(
+        &repo,
+        &["--addr", "localhost:0"],
+        std::process::Stdio::piped(),
+    );
     let url = served.1.clone();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -234,7 +240,14 @@ fn serve_answers_range_requests() {
     .unwrap();
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).unwrap();
+    let mut log = served.0.stderr.take().unwrap();
     drop(served);
+    let mut logged = String::new();
+    log.read_to_string(&mut logged).unwrap();
+    assert_eq!(
+        logged,
+        "GET /pkg/p/1.0.0/full.dpk (bytes=10-109) 206 100 B\n"
+    );
     let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 206"), "{head}");

@@ -41,6 +41,16 @@ pub struct Checked {
     pub held: Option<Held>,
 }
 
+/// What the manifest accepted at the last check offered this install
+/// ([`Status::at_last_check`](crate::Status::at_last_check)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AtLastCheck {
+    /// The version it offered, if any.
+    pub available: Option<Version>,
+    /// With none offered: a newer version held back, and by what.
+    pub held: Option<Held>,
+}
+
 /// Why a newer version is not offered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
@@ -106,10 +116,34 @@ impl Updater {
                 held: None,
             });
         }
-        // Nothing on offer: would anything be, without the rollout and
-        // the refusals?
-        let held = self
-            .planned(&m, current.as_ref(), &st, true, &BTreeSet::new())
+        let held = self.held(&m, current.as_ref(), &st);
+        Ok(Checked { update: None, held })
+    }
+
+    /// What the manifest accepted at the last check offers this install,
+    /// read without the network (for `status`); `None` before any check.
+    pub(crate) fn at_last_check(&self) -> Option<AtLastCheck> {
+        let m = self.accepted_manifest().ok()?;
+        let current = self.current().ok()?;
+        let st = self.state().ok()?;
+        let refused = st.refused.keys().cloned().collect();
+        let available = self.planned(&m, current.as_ref(), &st, false, &refused);
+        let held = match available {
+            Some(_) => None,
+            None => self.held(&m, current.as_ref(), &st),
+        };
+        Some(AtLastCheck { available, held })
+    }
+
+    /// With nothing on offer: the newer version that would be without the
+    /// rollout and the refusals, and what holds it back.
+    fn held(
+        &self,
+        m: &Manifest,
+        current: Option<&Version>,
+        st: &crate::state::State,
+    ) -> Option<Held> {
+        self.planned(m, current, st, true, &BTreeSet::new())
             .map(|v| match st.refused.get(&v) {
                 Some(r) => Held::Refused {
                     clear_with: format!("deltapack update allow {v}"),
@@ -127,8 +161,7 @@ impl Updater {
                         version: v,
                     }
                 }
-            });
-        Ok(Checked { update: None, held })
+            })
     }
 
     /// The version `m` offers this install (see [`plan::target`]).

@@ -52,7 +52,7 @@ pub enum Error {
     /// The server answered with a redirect. Redirects are not followed:
     /// every host the client talks to must be one the repository URL names.
     #[error(
-        "fetching {url}: HTTP {status} redirects to {}; redirects are not followed (point the repository at the final address)",
+        "fetching {url}: HTTP {status} redirects to {}; redirects are not followed, so that no byte comes from a host the app was not set up to trust: point the repository at the final address",
         location.as_deref().unwrap_or("nowhere")
     )]
     Redirect {

@@ -80,7 +80,7 @@ mod updater;
 pub use acquire::{Downloaded, Staged};
 pub use builder::UpdaterBuilder;
 pub use carry::Unknown;
-pub use check::{Checked, Held, Update};
+pub use check::{AtLastCheck, Checked, Held, Update};
 pub use config::{Config, KEYS as CONFIG_KEYS};
 pub use deltapack_manifest::{PublicKey, Version};
 pub use doctor::{Check, Level};

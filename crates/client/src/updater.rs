@@ -86,6 +86,10 @@ pub struct Status {
     pub last_sequence: u64,
     /// When the repository was last checked (Unix seconds).
     pub last_check: Option<u64>,
+    /// What the manifest accepted at that check offered this install:
+    /// an update, or a newer version held back by the staged rollout or a
+    /// refusal (`None` before the first check).
+    pub at_last_check: Option<crate::check::AtLastCheck>,
     /// Versions not offered, why, and how to clear each.
     pub refused: Vec<Refused>,
     /// The version on probation, if any.
@@ -363,6 +367,7 @@ impl Updater {
             platform: self.platform.clone(),
             last_sequence: st.last_sequence,
             last_check: st.last_check,
+            at_last_check: self.at_last_check(),
             refused: refused_list(&st.refused),
             on_probation: st.pending.map(|p| Probation {
                 version: p.version,

@@ -15,7 +15,10 @@ pub enum DecodeError {
         offset: u64,
     },
     /// The first eight bytes are not the deltapack magic.
-    #[error("not a deltapack package (bad magic {found:02x?})")]
+    #[error(
+        "not a deltapack package: its first bytes are {}, a package's are 89 44 50 4b 0d 0a 1a 0a",
+        hex8(found)
+    )]
     BadMagic {
         /// The bytes found.
         found: [u8; 8],
@@ -135,4 +138,12 @@ pub enum DecodeError {
         /// The mode found.
         mode: u64,
     },
+}
+
+/// Eight bytes as spaced hex (`68 65 6c 6c 6f 0a 00 00`).
+fn hex8(b: &[u8; 8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -151,6 +151,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A platform's build output could not be read (missing, unreadable,
+    /// or an archive that is damaged or unsafe).
+    #[error("--platform {platform}={}: cannot read this build output", path.display())]
+    Input {
+        /// The platform.
+        platform: String,
+        /// The build output given for it.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// A channel or platform name that cannot be used.
     #[error("{what} name {name:?} {reason}")]
     InvalidName {

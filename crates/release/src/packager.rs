@@ -389,7 +389,13 @@ impl Packager {
                 progress(Event::Reading {
                     platform: p.clone(),
                 });
-                Input::open(path).map(|i| (p.clone(), i))
+                Input::open(path)
+                    .map(|i| (p.clone(), i))
+                    .map_err(|source| Error::Input {
+                        platform: p.clone(),
+                        path: path.clone(),
+                        source: Box::new(source),
+                    })
             })
             .collect::<Result<_, Error>>()?;
         let existing = m.release(&r.version);

@@ -28,7 +28,9 @@
 //! do; the root is the operator's own directory.
 //!
 //! The server runs on its own thread with a single-threaded Tokio runtime,
-//! so callers need no async code. The library never prints.
+//! so callers need no async code. The library never prints: a caller that
+//! wants a request log passes [`Server::on_request`] a callback, which
+//! gets every answered request as a [`Logged`].
 //!
 //! ```no_run
 //! use std::net::{Ipv4Addr, SocketAddr};
@@ -110,19 +112,57 @@ pub enum Error {
     Panicked,
 }
 
+/// One answered request, as [`Server::on_request`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// The method (`GET`, `HEAD`).
+    pub method: String,
+    /// The path asked for (without the query).
+    pub path: String,
+    /// The `Range` header, if the request had one.
+    pub range: Option<String>,
+    /// The status answered.
+    pub status: u16,
+    /// The body's length as announced (`Content-Length`), if it was.
+    pub bytes: Option<u64>,
+}
+
+/// A callback that is given every answered request.
+pub type OnRequest = std::sync::Arc<dyn Fn(&Logged) + Send + Sync>;
+
 /// A static file server for one directory, not yet listening.
 ///
 /// Build it with [`Server::new`] and start it with [`Server::bind`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Server {
     root: PathBuf,
+    on_request: Option<OnRequest>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("root", &self.root)
+            .field("on_request", &self.on_request.is_some())
+            .finish()
+    }
 }
 
 impl Server {
     /// A server for the files under `root`. Nothing is checked until
     /// [`Server::bind`].
     pub fn new(root: impl Into<PathBuf>) -> Server {
-        Server { root: root.into() }
+        Server {
+            root: root.into(),
+            on_request: None,
+        }
+    }
+
+    /// Calls `f` with every request once it is answered (a request log).
+    /// It runs on the server's thread: keep it short.
+    pub fn on_request(mut self, f: impl Fn(&Logged) + Send + Sync + 'static) -> Server {
+        self.on_request = Some(std::sync::Arc::new(f));
+        self
     }
 
     /// Checks the root, binds `addr` and starts serving on a background
@@ -154,7 +194,7 @@ impl Server {
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let app = router(&root);
+        let app = router(&root, self.on_request);
         let thread = std::thread::Builder::new()
             .name("deltapack-serve".to_owned())
             .spawn(move || {
@@ -266,15 +306,54 @@ fn resolve_root(root: &Path) -> Result<PathBuf, Error> {
 }
 
 /// The HTTP application: `ServeDir` for every path, with `If-Range`
-/// requests turned into whole-file requests.
-fn router(root: &Path) -> Router {
+/// requests turned into whole-file requests, and every answer reported to
+/// `on_request`.
+fn router(root: &Path, on_request: Option<OnRequest>) -> Router {
     let files = ServeDir::new(root)
         .append_index_html_on_directories(false)
         .redirect_to_trailing_slash(false)
         .ignore_multi_range_requests(true);
-    Router::new()
+    let app = Router::new()
         .fallback_service(files)
-        .layer(axum::middleware::map_request(ignore_range_with_if_range))
+        .layer(axum::middleware::map_request(ignore_range_with_if_range));
+    match on_request {
+        Some(f) => app.layer(axum::middleware::from_fn(
+            move |request: Request, next: axum::middleware::Next| {
+                let f = f.clone();
+                async move { log_request(request, next, &*f).await }
+            },
+        )),
+        None => app,
+    }
+}
+
+/// Answers `request` and reports it (the outermost layer, so the `Range`
+/// reported is the one the client sent).
+async fn log_request(
+    request: Request,
+    next: axum::middleware::Next,
+    f: &(dyn Fn(&Logged) + Send + Sync),
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let range = request
+        .headers()
+        .get(header::RANGE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let response = next.run(request).await;
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    f(&Logged {
+        method,
+        path,
+        range,
+        status: response.status().as_u16(),
+        bytes,
+    });
+    response
 }
 
 /// Drops `Range` from a request that also carries `If-Range`.

@@ -458,3 +458,44 @@ fn dropping_does_not_wait_for_stalled_clients() {
     assert!(took < Duration::from_secs(2), "drop took {took:?}");
     assert_stops_listening(addr);
 }
+
+#[test]
+fn every_answered_request_is_reported_to_the_log_callback() {
+    let f = Fixture::new();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let server = Server::new(&f.root)
+        .on_request(move |l| sink.lock().unwrap().push(l.clone()))
+        .bind(loopback0())
+        .unwrap();
+    let addr = server.local_addr();
+    assert_eq!(
+        request(addr, "GET", "/data.bin", &[("Range", "bytes=0-99")]).status,
+        206
+    );
+    assert_eq!(request(addr, "HEAD", "/index.json", &[]).status, 200);
+    assert_eq!(request(addr, "GET", "/missing.dpk", &[]).status, 404);
+    server.shutdown();
+    let log = log.lock().unwrap();
+    let short: Vec<_> = log
+        .iter()
+        .map(|l| {
+            (
+                l.method.as_str(),
+                l.path.as_str(),
+                l.range.as_deref(),
+                l.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        short,
+        vec![
+            ("GET", "/data.bin", Some("bytes=0-99"), 206),
+            ("HEAD", "/index.json", None, 200),
+            ("GET", "/missing.dpk", None, 404),
+        ]
+    );
+    assert_eq!(log[0].bytes, Some(100));
+    assert_eq!(log[1].bytes, Some(15));
+}

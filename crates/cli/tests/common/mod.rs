@@ -70,7 +70,7 @@ pub fn release(repo: &Path, key: &Path, version: &str, channel: &str, platform: 
 }
 
 /// A `deltapack serve` process and its URL; killed on drop.
-pub struct Served(Child, pub String);
+pub struct Served(pub Child, pub String);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -79,13 +79,23 @@ impl Drop for Served {
     }
 }
 
-/// Serves `repo` on a free loopback port.
+/// Serves `repo` on a free loopback port (no request log).
 pub fn serve(repo: &Path) -> Served {
+    serve_with(
+        repo,
+        &["--addr", "127.0.0.1:0", "--quiet"],
+        Stdio::inherit(),
+    )
+}
+
+/// Serves `repo` with these `serve` arguments, its stderr as given.
+pub fn serve_with(repo: &Path, args: &[&str], stderr: Stdio) -> Served {
     let mut child = bin()
         .arg("serve")
         .arg(repo)
-        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();

@@ -42,12 +42,26 @@ fn tar_gz_of(path: &Path, entries: &[Raw<'_>]) {
     b.into_inner().unwrap().finish().unwrap();
 }
 
+/// Releases `archive` as platform `linux`; an error reading it must name
+/// the platform and the archive, and is returned without that layer.
 fn release_archive(dir: &Path, archive: &Path) -> Result<deltapack_release::Summary, Error> {
-    packager(&dir.join("repo")).release(
-        &new_release(0, "stable", vec![("linux".into(), archive.to_owned())]),
-        None,
-        &|_| {},
-    )
+    packager(&dir.join("repo"))
+        .release(
+            &new_release(0, "stable", vec![("linux".into(), archive.to_owned())]),
+            None,
+            &|_| {},
+        )
+        .map_err(|e| match e {
+            Error::Input {
+                platform,
+                path,
+                source,
+            } => {
+                assert_eq!((platform.as_str(), path.as_path()), ("linux", archive));
+                *source
+            }
+            other => panic!("not named by platform: {other}"),
+        })
 }
 
 #[test]
