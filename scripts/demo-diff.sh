@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p deltapack-cli
-bin=target/release/deltapack
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/deltapack
 work=$(mktemp -d "${TMPDIR:-/tmp}/deltapack-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 old=testdata/example/v1
