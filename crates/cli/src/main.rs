@@ -73,6 +73,9 @@ enum Command {
         /// Skip fsync before the final rename (faster, not crash-safe).
         #[arg(long)]
         no_sync: bool,
+        /// Machine-readable output (docs/JSON.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Show what a package contains.
     Inspect {
@@ -98,6 +101,9 @@ enum Command {
         /// Path without extension (e.g. `release` gives release.key and release.pub).
         #[arg(short, long, default_value = "release")]
         output: PathBuf,
+        /// Machine-readable output (docs/JSON.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Publish a version into an update repository: full bundles, deltas from
     /// the channel's last versions, and a signed manifest.
@@ -314,6 +320,9 @@ struct DiffOpts {
     /// of the format cannot read the package.
     #[arg(long)]
     mtimes: bool,
+    /// Machine-readable output (docs/JSON.md).
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() {
@@ -346,17 +355,18 @@ fn run(cli: Cli) -> Result<()> {
             args,
             output,
             no_sync,
+            json,
         } => {
             let (old, patch) = match args.as_slice() {
                 [patch] => (None, patch),
                 [old, patch] => (Some(old.as_path()), patch),
                 _ => bail!("expected OLD PATCH or PATCH"),
             };
-            apply(old, patch, &output, !no_sync)
+            apply(old, patch, &output, !no_sync, json)
         }
         Command::Inspect { patch, json } => inspect::inspect(&patch, json),
         Command::Verify { patch, base, json } => verify(&patch, base.as_deref(), json),
-        Command::Keygen { output } => release::keygen(&output),
+        Command::Keygen { output, json } => release::keygen(&output, json),
         Command::Release {
             opts,
             build,
@@ -493,12 +503,25 @@ fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<(
     write_file(output, Some(0o644), |f| pkg.write_to(f).map(drop))
         .with_context(|| format!("writing {}", output.display()))?;
     let new_bytes = pkg.header.target.bytes;
+    if o.json {
+        let v = serde_json::json!({
+            "output": output,
+            "bytes": pkg.len(),
+            "target_bytes": new_bytes,
+            "header_bytes": pkg.header_len(),
+            "entries": pkg.header.entries.len(),
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     out!(
-        "{}: {} bytes ({:.2}% of the {} bytes of {}), header {} bytes, {} entries, {:.2}s",
+        "{}: {} ({} bytes, {:.2}% of the {} of {}), header {} bytes, {} entries, {:.2}s",
         output.display(),
+        units::Bytes(pkg.len()),
         pkg.len(),
         100.0 * pkg.len() as f64 / new_bytes.max(1) as f64,
-        new_bytes,
+        units::Bytes(new_bytes),
         new.display(),
         pkg.header_len(),
         pkg.header.entries.len(),
@@ -507,7 +530,7 @@ fn diff(old: Option<&Path>, new: &Path, output: &Path, o: &DiffOpts) -> Result<(
     Ok(())
 }
 
-fn apply(old: Option<&Path>, patch: &Path, output: &Path, sync: bool) -> Result<()> {
+fn apply(old: Option<&Path>, patch: &Path, output: &Path, sync: bool, json: bool) -> Result<()> {
     let start = Instant::now();
     let package = open_package(patch)?;
     let bar = progress::Bar::new();
@@ -517,13 +540,24 @@ fn apply(old: Option<&Path>, patch: &Path, output: &Path, sync: bool) -> Result<
         .with_context(|| format!("applying {}", patch.display()))?;
     bar.finish();
     let id = report.target.unwrap_or(report.header.target);
+    if json {
+        let v = serde_json::json!({
+            "output": output,
+            "files_rebuilt": report.files,
+            "bytes_rebuilt": report.bytes,
+            "target": { "files": id.files, "bytes": id.bytes, "digest": deltapack_tree::hex(&id.digest) },
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     out!(
-        "{}: rebuilt {} files ({} bytes), tree of {} files / {} bytes verified, digest {}, {:.2}s",
+        "{}: rebuilt {} files ({}), tree of {} files / {} verified, digest {}, {:.2}s",
         output.display(),
         report.files,
-        report.bytes,
+        units::Bytes(report.bytes),
         id.files,
-        id.bytes,
+        units::Bytes(id.bytes),
         deltapack_tree::hex(&id.digest),
         start.elapsed().as_secs_f64()
     );

@@ -194,7 +194,7 @@ fn report(s: &Summary, start: Instant, json: bool) -> Result<()> {
 }
 
 /// `keygen`: writes NAME.key (secret, mode 0600) and NAME.pub.
-pub(crate) fn keygen(out: &Path) -> Result<()> {
+pub(crate) fn keygen(out: &Path, json: bool) -> Result<()> {
     let key = SecretKey::generate()?;
     let secret = out.with_extension("key");
     let public = out.with_extension("pub");
@@ -212,6 +212,15 @@ pub(crate) fn keygen(out: &Path) -> Result<()> {
     crate::write_file(&public, Some(0o644), |f| {
         writeln!(f, "{}", key.public().to_text())
     })?;
+    if json {
+        let v = serde_json::json!({
+            "secret_key_file": secret,
+            "public_key_file": public,
+            "public_key": key.public().to_text(),
+        });
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     out!(
         "secret key: {} (keep it out of the repository)",
         secret.display()

@@ -476,3 +476,60 @@ fn status_history_inspect_and_inputs_say_what_they_know_in_human_terms() {
         "{err}"
     );
 }
+
+#[test]
+fn engine_commands_answer_json_and_the_cache_keeps_nothing_used() {
+    let fx = fixture("100");
+    // A separate download, then the install: the history counts the
+    // packages' bytes, and the cache is empty once they are used.
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(&mut fx.client("linux", &["download", "--json"]))).unwrap();
+    let want = d["downloaded"]["download_bytes"].as_u64().unwrap();
+    assert!(want > 0);
+    let cache = fx.base.join("app/.deltapack/downloads");
+    assert_eq!(fs_err::read_dir(&cache).unwrap().count(), 1);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&mut fx.client("linux", &["install", "--json"]))).unwrap();
+    assert_eq!(v["installed"]["bytes"].as_u64(), Some(want));
+    assert_eq!(fs_err::read_dir(&cache).unwrap().count(), 0);
+
+    let k: serde_json::Value = serde_json::from_str(&ok(bin()
+        .args(["keygen", "--json", "-o"])
+        .arg(fx.base.join("second"))))
+    .unwrap();
+    assert!(k["public_key"].as_str().unwrap().starts_with("ed25519:"));
+    assert!(
+        k["secret_key_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("second.key")
+    );
+    let pkg = fx.base.join("d.dpk");
+    let v: serde_json::Value = serde_json::from_str(&ok(bin()
+        .arg("diff")
+        .arg(example(1))
+        .arg(example(2))
+        .arg("-o")
+        .arg(&pkg)
+        .args(["--level", "3", "--json"])))
+    .unwrap();
+    assert_eq!(
+        v["bytes"].as_u64(),
+        Some(fs_err::metadata(&pkg).unwrap().len())
+    );
+    assert!(v["target_bytes"].as_u64().unwrap() > v["bytes"].as_u64().unwrap());
+    let out = fx.base.join("rebuilt");
+    let v: serde_json::Value = serde_json::from_str(&ok(bin()
+        .arg("apply")
+        .arg(example(1))
+        .arg(&pkg)
+        .arg("-o")
+        .arg(&out)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(
+        v["target"]["digest"].as_str().map(str::to_owned),
+        digest(&example(2))
+    );
+    assert_eq!(digest(&out), digest(&example(2)));
+}
