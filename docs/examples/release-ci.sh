@@ -2,7 +2,9 @@
 # The steps of github-actions-release.yml, one command per job, so that
 # the workflow stays a thin wrapper and the steps can be run (and tested)
 # anywhere. The remote repository is $BUCKET: an s3:// URL (the aws CLI
-# copies) or a local directory (for tests and self-hosting).
+# copies, until `deltapack publish` speaks S3) or a local directory
+# (file://, for tests and self-hosting: `deltapack publish` and
+# `deltapack repo pull`).
 #
 #   release-ci.sh package I/N   pull, then build shard I of N into out/
 #   release-ci.sh publish       pull, merge shards/*, verify, push
@@ -20,7 +22,8 @@ init=()
 [ "${INIT:-}" = 1 ] && init=(--init)
 
 # The remote's manifest and full bundles (what a shard builds from); with
-# `all`, every file (what `repo verify` checks).
+# `all`, every file (what `repo verify` checks). Each file is checked
+# against the signed manifest on the way.
 pull() {
   mkdir -p repo
   case "$BUCKET" in
@@ -31,15 +34,14 @@ pull() {
         aws s3 sync "$BUCKET" repo --exclude "*" --include manifest.json --include "*/full.dpk"
       fi ;;
     *)
-      mkdir -p "$BUCKET"
-      if [ "$1" = all ]; then
-        cp -R "$BUCKET/." repo/
-      else
-        (cd "$BUCKET" && find . -type f \( -name manifest.json -o -name full.dpk \) -print0) |
-          while IFS= read -r -d '' f; do
-            mkdir -p "repo/$(dirname "$f")"
-            cp "$BUCKET/$f" "repo/$f"
-          done
+      local only=()
+      [ "$1" = all ] || only=(--bundles-only)
+      local out
+      if ! out=$(deltapack repo pull "$BUCKET" --repo repo --pub release.pub "${only[@]}" 2>&1); then
+        case "$out" in
+          *"has no manifest.json"*) ;;
+          *) echo "$out" >&2; exit 1 ;;
+        esac
       fi ;;
   esac
   if [ ! -f repo/manifest.json ] && [ ${#init[@]} -eq 0 ]; then
@@ -47,22 +49,15 @@ pull() {
   fi
 }
 
-# Packages first (never overwritten: a package's name is its content's
-# place), the manifest last, so a client never sees a manifest naming
-# files that are not there yet.
+# Packages first, the manifest last, so a client never sees a manifest
+# naming files that are not there yet; only what is missing is uploaded.
 push() {
   case "$BUCKET" in
     s3://*)
       aws s3 sync repo/pkg "$BUCKET/pkg" --cache-control "public, max-age=31536000, immutable"
       aws s3 cp repo/manifest.json "$BUCKET/manifest.json" --cache-control "no-cache" ;;
     *)
-      (cd repo && find pkg -type f -print0) | while IFS= read -r -d '' f; do
-        [ -e "$BUCKET/$f" ] && continue
-        mkdir -p "$BUCKET/$(dirname "$f")"
-        cp "repo/$f" "$BUCKET/$f.tmp" && mv "$BUCKET/$f.tmp" "$BUCKET/$f"
-      done
-      cp repo/manifest.json "$BUCKET/manifest.json.tmp"
-      mv "$BUCKET/manifest.json.tmp" "$BUCKET/manifest.json" ;;
+      deltapack publish repo --to "$BUCKET" --pub release.pub ;;
   esac
 }
 

@@ -18,6 +18,7 @@ macro_rules! out {
 mod config;
 mod inspect;
 mod progress;
+mod publish;
 mod release;
 mod units;
 mod update;
@@ -219,6 +220,32 @@ enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// Copy a repository directory to where apps fetch it: artifacts
+    /// first, the manifest last; only what is missing or different.
+    Publish {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Where: file:///path (or a directory path).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Public key (text or .pub file) the installs trust; the manifest
+        /// must verify under it.
+        #[arg(long = "pub", value_name = "KEY|FILE", required = true)]
+        pubs: Vec<String>,
+        /// Also remove objects neither the new nor the published manifest
+        /// names.
+        #[arg(long)]
+        prune: bool,
+        /// Say what would be uploaded and removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable output (docs/JSON.md).
+        #[arg(long)]
+        json: bool,
+        /// How progress is shown on stderr: messages, JSON lines, or nothing.
+        #[arg(long, value_enum, default_value_t = progress::Mode::Bar)]
+        progress: progress::Mode,
+    },
     /// Repository maintenance.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -283,6 +310,24 @@ enum RepoCommand {
     Refresh {
         #[command(flatten)]
         opts: release::SignOpts,
+    },
+    /// Fetch a published repository into a directory (to release the next
+    /// version into it without keeping state between CI runs).
+    Pull {
+        /// Where it is published: file:///path (or a directory path).
+        from: String,
+        /// The directory to fetch into (created if missing).
+        #[arg(long)]
+        repo: PathBuf,
+        /// Public key (text or .pub file) the installs trust.
+        #[arg(long = "pub", value_name = "KEY|FILE", required = true)]
+        pubs: Vec<String>,
+        /// Only the manifest and the full bundles: all `release` needs.
+        #[arg(long)]
+        bundles_only: bool,
+        /// Machine-readable output (docs/JSON.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the verified manifest as JSON.
     Show {
@@ -445,6 +490,33 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Repo(RepoCommand::Refresh { opts }) => release::refresh(&opts),
         Command::Repo(RepoCommand::Show { repo, pubs }) => release::show(&repo, &pubs),
+        Command::Publish {
+            repo,
+            to,
+            pubs,
+            prune,
+            dry_run,
+            json,
+            progress,
+        } => publish::push(
+            &repo,
+            &to,
+            &pubs,
+            &deltapack_publish::PushOptions {
+                prune,
+                dry_run,
+                now: None,
+            },
+            json,
+            progress,
+        ),
+        Command::Repo(RepoCommand::Pull {
+            from,
+            repo,
+            pubs,
+            bundles_only,
+            json,
+        }) => publish::pull(&from, &repo, &pubs, bundles_only, json),
         Command::Serve { repo, addr, quiet } => release::serve(&repo, &addr, quiet),
         Command::Update(cmd) => update::run(cmd),
         Command::Config(cmd) => config::run(cmd),

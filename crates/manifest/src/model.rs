@@ -196,6 +196,15 @@ impl Manifest {
         }
     }
 
+    /// Every file the manifest names (full bundles and deltas of every
+    /// release and platform), in manifest order.
+    pub fn artifacts(&self) -> impl Iterator<Item = &Artifact> {
+        self.releases
+            .iter()
+            .flat_map(|r| r.platforms.values())
+            .flat_map(|b| std::iter::once(&b.full).chain(b.deltas.iter().map(|d| &d.artifact)))
+    }
+
     /// The release with this version.
     pub fn release(&self, v: &Version) -> Option<&Release> {
         self.releases
