@@ -32,6 +32,7 @@
 //! them), and nothing here prints: progress is reported as [`Event`]s.
 #![forbid(unsafe_code)]
 
+mod local;
 mod pull;
 mod push;
 mod remote;

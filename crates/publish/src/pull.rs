@@ -101,7 +101,7 @@ impl Remote {
                 remote: self.url().to_owned(),
             })?;
             let dest = repo.join(&a.path);
-            if same_file(&dest, a.size, &a.blake3)? {
+            if crate::local::state(&dest, a.size, &a.blake3)? == crate::local::Local::Same {
                 report.unchanged += 1;
                 continue;
             }
@@ -133,19 +133,4 @@ impl Remote {
         });
         Ok(report)
     }
-}
-
-/// Whether `path` is a file of `size` bytes with this BLAKE3.
-fn same_file(path: &Path, size: u64, blake3: &str) -> Result<bool, Error> {
-    let mut f = match fs_err::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    if f.metadata()?.len() != size {
-        return Ok(false);
-    }
-    let mut h = blake3::Hasher::new();
-    h.update_reader(&mut f)?;
-    Ok(h.finalize().to_hex().as_str() == blake3)
 }

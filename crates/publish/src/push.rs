@@ -9,6 +9,7 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
+use crate::local::Local;
 use crate::{Error, Event, MANIFEST, Remote};
 
 /// How to push.
@@ -134,8 +135,17 @@ impl Remote {
                 unchanged += 1;
                 continue;
             }
-            let local = repo.join(&a.path);
-            if let Some(problem) = local_problem(&local, a.size, &a.blake3)? {
+            let problem = match crate::local::state(&repo.join(&a.path), a.size, &a.blake3)? {
+                Local::Same => None,
+                Local::Missing => Some("missing from the repository directory"),
+                Local::OtherSize => {
+                    Some("its size in the repository directory differs from the manifest's")
+                }
+                Local::OtherHash => {
+                    Some("its BLAKE3 in the repository directory differs from the manifest's")
+                }
+            };
+            if let Some(problem) = problem {
                 return Err(Error::MissingArtifact {
                     path: a.path.clone(),
                     problem,
@@ -224,28 +234,4 @@ impl Remote {
         out.sort();
         Ok(out)
     }
-}
-
-/// What is wrong with a local copy of an artifact, if anything.
-fn local_problem(path: &Path, size: u64, blake3: &str) -> Result<Option<&'static str>, Error> {
-    let mut f = match fs_err::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Some("missing from the repository directory"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if f.metadata()?.len() != size {
-        return Ok(Some(
-            "its size in the repository directory differs from the manifest's",
-        ));
-    }
-    let mut h = blake3::Hasher::new();
-    h.update_reader(&mut f)?;
-    if h.finalize().to_hex().as_str() != blake3 {
-        return Ok(Some(
-            "its BLAKE3 in the repository directory differs from the manifest's",
-        ));
-    }
-    Ok(None)
 }
