@@ -451,14 +451,13 @@ pub(crate) fn show(repo: &Path, pubs: &[String]) -> Result<()> {
 /// on stderr unless `quiet`.
 pub(crate) fn serve(repo: &Path, addr: &str, quiet: bool) -> Result<()> {
     use std::net::ToSocketAddrs;
-    let resolved = addr
-        .to_socket_addrs()
-        .with_context(|| format!("--addr {addr:?}: expected HOST:PORT (like localhost:8080)"))?
-        .collect::<Vec<_>>();
     // A name with several addresses (localhost: ::1 and 127.0.0.1) is
     // served on the first that binds; IPv4 is tried first, as most URLs
     // typed for it mean.
-    let mut order = resolved.clone();
+    let mut order = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--addr {addr:?}: expected HOST:PORT (like localhost:8080)"))?
+        .collect::<Vec<_>>();
     order.sort_by_key(|a| !a.is_ipv4());
     let mut server = deltapack_serve::Server::new(repo);
     if !quiet {

@@ -178,6 +178,17 @@ pub enum Error {
         /// What is wrong with the local copy.
         problem: &'static str,
     },
+    /// An object is larger than the manifest (or the manifest bound)
+    /// allows; reading stopped there.
+    #[error("{path} at {remote} is larger than the {max} bytes it may have")]
+    TooLarge {
+        /// The repository path.
+        path: String,
+        /// The remote.
+        remote: String,
+        /// The bound.
+        max: u64,
+    },
     /// A downloaded file is not the one the manifest names.
     #[error("{path} at {remote} does not match the manifest's size and BLAKE3")]
     DamagedRemote {

@@ -53,7 +53,7 @@ impl Remote {
     ) -> Result<Pulled, Error> {
         progress(Event::Comparing);
         let bytes = self
-            .read(MANIFEST)
+            .read(MANIFEST, deltapack_manifest::MAX_MANIFEST_SIZE as u64)
             .await?
             .ok_or_else(|| Error::NothingToPull {
                 remote: self.url().to_owned(),
@@ -110,7 +110,7 @@ impl Remote {
                 bytes: a.size,
             });
             let body = self
-                .read(&a.path)
+                .read(&a.path, a.size)
                 .await?
                 .filter(|b| {
                     b.len() as u64 == a.size && blake3::hash(b).to_hex().as_str() == a.blake3

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use deltapack_manifest::{Manifest, PublicKey, Verifier};
+use deltapack_manifest::{MAX_MANIFEST_SIZE, Manifest, PublicKey, Verifier};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
@@ -96,7 +96,7 @@ impl Remote {
                 source,
             })?
             .into_manifest();
-        let old_bytes = self.read(MANIFEST).await?;
+        let old_bytes = self.read(MANIFEST, MAX_MANIFEST_SIZE as u64).await?;
         let old = match &old_bytes {
             Some(b) => Some(
                 Verifier::new(keys)
@@ -185,7 +185,7 @@ impl Remote {
                 path: u.path.clone(),
                 bytes: u.bytes,
             });
-            self.upload(&u.path, &repo.join(&u.path), true).await?;
+            self.upload(&u.path, &repo.join(&u.path)).await?;
         }
         // Last, in one put: clients see the new manifest only once every
         // file it names is there.
@@ -194,7 +194,7 @@ impl Remote {
                 path: MANIFEST.into(),
                 bytes: bytes.len() as u64,
             });
-            self.upload(MANIFEST, &manifest_path, false).await?;
+            self.put(MANIFEST, bytes.clone(), false).await?;
         }
         for p in &pruned {
             progress(Event::Pruning { path: p.clone() });

@@ -109,15 +109,33 @@ impl Remote {
         }
     }
 
-    /// An object's bytes, or `None` if it does not exist.
-    pub(crate) async fn read(&self, rel: &str) -> Result<Option<bytes::Bytes>, Error> {
-        match self.store.get(&self.path(rel)).await {
-            Ok(r) => Ok(Some(
-                r.bytes().await.map_err(self.store_error("reading", rel))?,
-            )),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.store_error("reading", rel)(e)),
+    /// An object's bytes, or `None` if it does not exist; one larger
+    /// than `max` is [`Error::TooLarge`], found while reading, so a remote
+    /// that sends more than it should never makes this allocate more.
+    pub(crate) async fn read(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        let r = match self.store.get(&self.path(rel)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.store_error("reading", rel)(e)),
+        };
+        let too_large = || Error::TooLarge {
+            path: rel.to_owned(),
+            remote: self.url.clone(),
+            max,
+        };
+        if r.meta.size > max {
+            return Err(too_large());
         }
+        let mut out = Vec::with_capacity(usize::try_from(r.meta.size).unwrap_or(0));
+        let mut stream = r.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.store_error("reading", rel))?;
+            if out.len() as u64 + chunk.len() as u64 > max {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some(out))
     }
 
     /// Whether the object at `rel` is `size` bytes with this BLAKE3 (read
@@ -145,41 +163,53 @@ impl Remote {
         Ok(h.finalize().to_hex().as_str() == blake3)
     }
 
-    /// Uploads the local file `from` as `rel`: one put up to [`PART`]
-    /// bytes, a multipart upload above (aborted if it fails).
-    pub(crate) async fn upload(
-        &self,
-        rel: &str,
-        from: &std::path::Path,
-        immutable: bool,
-    ) -> Result<(), Error> {
-        use std::io::Read;
+    /// The attributes of an upload: immutable for artifacts, `no-cache`
+    /// for the manifest (none for a store that takes none).
+    fn attributes(&self, immutable: bool) -> Attributes {
         let cache = if immutable {
             "public, max-age=31536000, immutable"
         } else {
             "no-cache"
         };
-        let attributes = if self.attributes {
+        if self.attributes {
             Attributes::from_iter([(Attribute::CacheControl, cache)])
         } else {
             Attributes::new()
+        }
+    }
+
+    /// Puts `bytes` as `rel` in one request (the manifest: exactly the
+    /// bytes that were verified).
+    pub(crate) async fn put(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+        immutable: bool,
+    ) -> Result<(), Error> {
+        let opts = PutOptions {
+            attributes: self.attributes(immutable),
+            ..PutOptions::default()
         };
+        self.store
+            .put_opts(&self.path(rel), PutPayload::from(bytes), opts)
+            .await
+            .map_err(self.store_error("uploading", rel))?;
+        Ok(())
+    }
+
+    /// Uploads the local file `from` as artifact `rel`: one put up to
+    /// [`PART`] bytes, a multipart upload above (aborted if it fails).
+    pub(crate) async fn upload(&self, rel: &str, from: &std::path::Path) -> Result<(), Error> {
+        use std::io::Read;
         let path = self.path(rel);
         let mut file = fs_err::File::open(from)?;
         let len = file.metadata()?.len();
         if len <= PART as u64 {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)?;
-            let opts = PutOptions {
-                attributes,
-                ..PutOptions::default()
-            };
-            self.store
-                .put_opts(&path, PutPayload::from(buf), opts)
-                .await
-                .map_err(self.store_error("uploading", rel))?;
-            return Ok(());
+            return self.put(rel, buf, true).await;
         }
+        let attributes = self.attributes(true);
         let opts = PutMultipartOptions {
             attributes,
             ..PutMultipartOptions::default()

@@ -308,3 +308,35 @@ fn urls_that_cannot_be_published_to_are_named() {
         }
     }
 }
+
+#[test]
+fn a_remote_file_larger_or_other_than_the_manifest_says_is_refused_by_pull() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let bucket = t.path().join("bucket");
+    let remote = Remote::parse(bucket.to_str().unwrap()).unwrap();
+    release(&repo, 1);
+    push(&remote, &repo, &PushOptions::default()).unwrap();
+    let full = "pkg/linux/1.0.0/full.dpk";
+    let good = fs_err::read(bucket.join(full)).unwrap();
+    // Larger: reading stops at the manifest's size.
+    let mut big = good.clone();
+    big.extend(std::iter::repeat_n(0u8, 1 << 20));
+    fs_err::write(bucket.join(full), &big).unwrap();
+    let into = t.path().join("into");
+    match remote.pull(&into, &[key().public()], &PullOptions::default(), &|_| {}) {
+        Err(Error::TooLarge { path, max, .. }) => {
+            assert_eq!((path.as_str(), max), (full, good.len() as u64));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same size, other bytes.
+    let mut other = good.clone();
+    other[0] ^= 1;
+    fs_err::write(bucket.join(full), &other).unwrap();
+    assert!(matches!(
+        remote.pull(&into, &[key().public()], &PullOptions::default(), &|_| {}),
+        Err(Error::DamagedRemote { .. })
+    ));
+    assert!(!into.join(full).exists() && !into.join("manifest.json").exists());
+}
