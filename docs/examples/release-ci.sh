@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The steps of github-actions-release.yml, one command per job, so that
 # the workflow stays a thin wrapper and the steps can be run (and tested)
-# anywhere. The remote repository is $BUCKET: an s3:// URL (the aws CLI
-# copies, until `deltapack publish` speaks S3) or a local directory
-# (file://, for tests and self-hosting: `deltapack publish` and
-# `deltapack repo pull`).
+# anywhere. The remote repository is $BUCKET: s3://bucket/prefix (any
+# S3-compatible store; credentials, region and AWS_ENDPOINT_URL from the
+# usual AWS_* variables or ~/.aws files), gs://, az://, or a local
+# directory (file://, for tests and self-hosting). `deltapack repo pull`
+# and `deltapack publish` speak all of them, the same way.
 #
 #   release-ci.sh package I/N   pull, then build shard I of N into out/
 #   release-ci.sh publish       pull, merge shards/*, verify, push
@@ -26,24 +27,15 @@ init=()
 # against the signed manifest on the way.
 pull() {
   mkdir -p repo
-  case "$BUCKET" in
-    s3://*)
-      if [ "$1" = all ]; then
-        aws s3 sync "$BUCKET" repo
-      else
-        aws s3 sync "$BUCKET" repo --exclude "*" --include manifest.json --include "*/full.dpk"
-      fi ;;
-    *)
-      local only=()
-      [ "$1" = all ] || only=(--bundles-only)
-      local out
-      if ! out=$(deltapack repo pull "$BUCKET" --repo repo --pub release.pub "${only[@]}" 2>&1); then
-        case "$out" in
-          *"has no manifest.json"*) ;;
-          *) echo "$out" >&2; exit 1 ;;
-        esac
-      fi ;;
-  esac
+  local only=()
+  [ "$1" = all ] || only=(--bundles-only)
+  local out
+  if ! out=$(deltapack repo pull "$BUCKET" --repo repo --pub release.pub "${only[@]}" 2>&1); then
+    case "$out" in
+      *"has no manifest.json"*) ;;
+      *) echo "$out" >&2; exit 1 ;;
+    esac
+  fi
   if [ ! -f repo/manifest.json ] && [ ${#init[@]} -eq 0 ]; then
     die "$BUCKET holds no manifest.json: if this is the very first release, run with INIT=1"
   fi
@@ -52,13 +44,7 @@ pull() {
 # Packages first, the manifest last, so a client never sees a manifest
 # naming files that are not there yet; only what is missing is uploaded.
 push() {
-  case "$BUCKET" in
-    s3://*)
-      aws s3 sync repo/pkg "$BUCKET/pkg" --cache-control "public, max-age=31536000, immutable"
-      aws s3 cp repo/manifest.json "$BUCKET/manifest.json" --cache-control "no-cache" ;;
-    *)
-      deltapack publish repo --to "$BUCKET" --pub release.pub ;;
-  esac
+  deltapack publish repo --to "$BUCKET" --pub release.pub
 }
 
 key_file() {

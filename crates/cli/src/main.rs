@@ -225,7 +225,9 @@ enum Command {
     Publish {
         /// The repository directory.
         repo: PathBuf,
-        /// Where: file:///path (or a directory path).
+        /// Where: s3://bucket/prefix (any S3-compatible store; AWS_*
+        /// variables and ~/.aws files), gs://bucket/prefix,
+        /// az://container/prefix, or file:///path (or a directory path).
         #[arg(long, value_name = "URL")]
         to: String,
         /// Public key (text or .pub file) the installs trust; the manifest
@@ -239,6 +241,11 @@ enum Command {
         /// Say what would be uploaded and removed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Read and hash every remote object of the right size instead of
+        /// trusting the BLAKE3 recorded in its metadata (to repair a
+        /// bucket something else wrote into).
+        #[arg(long)]
+        rehash: bool,
         /// Machine-readable output (docs/JSON.md).
         #[arg(long)]
         json: bool,
@@ -314,7 +321,8 @@ enum RepoCommand {
     /// Fetch a published repository into a directory (to release the next
     /// version into it without keeping state between CI runs).
     Pull {
-        /// Where it is published: file:///path (or a directory path).
+        /// Where it is published: s3://bucket/prefix, gs://bucket/prefix,
+        /// az://container/prefix, or file:///path (or a directory path).
         from: String,
         /// The directory to fetch into (created if missing).
         #[arg(long)]
@@ -496,6 +504,7 @@ fn run(cli: Cli) -> Result<()> {
             pubs,
             prune,
             dry_run,
+            rehash,
             json,
             progress,
         } => publish::push(
@@ -505,6 +514,7 @@ fn run(cli: Cli) -> Result<()> {
             &deltapack_publish::PushOptions {
                 prune,
                 dry_run,
+                rehash,
                 now: None,
             },
             json,

@@ -18,28 +18,33 @@
 //! - with `prune`, objects that neither the new nor the previously
 //!   published manifest names are removed (never one a live manifest
 //!   names);
-//! - stores that take object attributes get `Cache-Control: no-cache` on
-//!   the manifest and `immutable` on artifacts.
+//! - object stores (S3, GCS, Azure) get `Cache-Control: no-cache` on the
+//!   manifest and `immutable` on artifacts, and each artifact's BLAKE3 in
+//!   its metadata, so the next push compares by asking for headers, not by
+//!   downloading the repository.
 //!
 //! [`Remote::pull`] fetches a published repository into a directory (all
 //! of it, or the manifest and full bundles a release run builds from), each
 //! file checked against the verified manifest, so that CI can extend a
 //! repository without keeping state between runs.
 //!
-//! The stores are the Apache Arrow project's `object_store`: local
-//! directories (`file://`) now; its S3, GCS and Azure stores plug in behind
-//! the same [`Remote`]. The calls are synchronous (a small runtime runs
+//! The stores are the Apache Arrow project's `object_store`: S3 and every
+//! S3-compatible service (`s3://`), GCS (`gs://`), Azure (`az://`) and
+//! local directories (`file://`), behind one [`Remote`]; TLS is rustls on
+//! ring, as in the client. The calls are synchronous (a small runtime runs
 //! them), and nothing here prints: progress is reported as [`Event`]s.
 #![forbid(unsafe_code)]
 
+mod aws;
 mod local;
 mod pull;
 mod push;
 mod remote;
+mod tls;
 
 pub use pull::{PullOptions, Pulled};
 pub use push::{PushOptions, Pushed, Uploaded};
-pub use remote::Remote;
+pub use remote::{Kind, Remote};
 
 use serde::Serialize;
 
@@ -196,6 +201,15 @@ pub enum Error {
         path: String,
         /// The remote.
         remote: String,
+    },
+    /// An AWS shared credentials or config file has a line that is neither
+    /// a `[section]` nor a `key = value`.
+    #[error("{}:{line}: not a [section] or a key = value line", path.display())]
+    AwsConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The line (from 1).
+        line: usize,
     },
     /// The runtime for the store's calls could not be started.
     #[error("cannot start the runtime for the object store")]

@@ -20,6 +20,10 @@ pub struct PushOptions {
     pub prune: bool,
     /// Say what would be done, change nothing.
     pub dry_run: bool,
+    /// Read and hash every remote object whose size matches, instead of
+    /// trusting the BLAKE3 a cloud store's metadata records (to repair a
+    /// bucket something else wrote into).
+    pub rehash: bool,
     /// The time to check the new manifest's expiry against (Unix seconds;
     /// default: the clock).
     pub now: Option<u64>,
@@ -131,7 +135,7 @@ impl Remote {
         let mut uploads = Vec::new();
         let mut unchanged = 0;
         for a in new.artifacts() {
-            if self.holds(&a.path, a.size, &a.blake3).await? {
+            if self.holds(&a.path, a.size, &a.blake3, opts.rehash).await? {
                 unchanged += 1;
                 continue;
             }
@@ -151,10 +155,13 @@ impl Remote {
                     problem,
                 });
             }
-            uploads.push(Uploaded {
-                path: a.path.clone(),
-                bytes: a.size,
-            });
+            uploads.push((
+                Uploaded {
+                    path: a.path.clone(),
+                    bytes: a.size,
+                },
+                a.blake3.clone(),
+            ));
         }
         let manifest_changes = old_bytes.as_deref() != Some(&bytes[..]);
         let pruned = if opts.prune {
@@ -164,7 +171,7 @@ impl Remote {
         };
         let mut report = Pushed {
             remote: self.url().to_owned(),
-            uploaded: uploads.clone(),
+            uploaded: uploads.iter().map(|(u, _)| u.clone()).collect(),
             unchanged,
             pruned: pruned.clone(),
             previous_sequence: old.as_ref().map(|o| o.sequence),
@@ -180,12 +187,12 @@ impl Remote {
         if opts.dry_run {
             return Ok(report);
         }
-        for u in &uploads {
+        for (u, blake3) in &uploads {
             progress(Event::Uploading {
                 path: u.path.clone(),
                 bytes: u.bytes,
             });
-            self.upload(&u.path, &repo.join(&u.path)).await?;
+            self.upload(&u.path, &repo.join(&u.path), blake3).await?;
         }
         // Last, in one put: clients see the new manifest only once every
         // file it names is there.
@@ -194,7 +201,7 @@ impl Remote {
                 path: MANIFEST.into(),
                 bytes: bytes.len() as u64,
             });
-            self.put(MANIFEST, bytes.clone(), false).await?;
+            self.put(MANIFEST, bytes.clone(), None).await?;
         }
         for p in &pruned {
             progress(Event::Pruning { path: p.clone() });

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use object_store::path::{Path as StorePath, PathPart};
 use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
-    PutPayload, WriteMultipart,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMultipartOptions,
+    PutOptions, PutPayload, WriteMultipart,
 };
 
 use crate::Error;
@@ -23,61 +23,130 @@ pub struct Remote {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) prefix: StorePath,
     url: String,
-    /// Whether the store takes attributes (`Cache-Control`); a local
-    /// directory does not.
-    attributes: bool,
+    kind: Kind,
     pub(crate) runtime: Arc<tokio::runtime::Runtime>,
 }
 
+/// What kind of store a remote is: it decides which attributes an upload
+/// carries and how an object is compared with an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A local directory: no attributes; an object is compared by reading
+    /// it (a local read).
+    Directory,
+    /// An object store over HTTP (S3, GCS, Azure): `Cache-Control` on
+    /// every object and the BLAKE3 in the object's metadata, so that a
+    /// push compares an object by asking for its headers instead of
+    /// downloading it.
+    Cloud,
+}
+
+/// The metadata key an artifact's BLAKE3 is stored under
+/// (`x-amz-meta-blake3` on S3).
+const BLAKE3_KEY: &str = "blake3";
+
 impl Remote {
-    /// The remote a URL names: `file:///srv/updates/app` (or a plain
-    /// directory path). The directory is created if it is missing.
+    /// The remote a URL names:
+    ///
+    /// - `s3://bucket/prefix`: any S3-compatible store; region, endpoint
+    ///   (`AWS_ENDPOINT_URL`) and credentials come from the usual `AWS_*`
+    ///   environment variables, and from `~/.aws/credentials` and
+    ///   `~/.aws/config` (profile `AWS_PROFILE`, else `default`) for what
+    ///   the environment leaves out. An `http://` endpoint is allowed
+    ///   because it was named explicitly (a local MinIO, say);
+    /// - `gs://bucket/prefix`: Google Cloud Storage (`GOOGLE_*` variables,
+    ///   or the machine's service account);
+    /// - `az://container/prefix`: Azure Blob Storage (`AZURE_*` variables;
+    ///   `AZURE_STORAGE_ACCOUNT_NAME` names the account);
+    /// - `file:///srv/updates/app` or a plain directory path (created if
+    ///   missing).
     pub fn parse(url: &str) -> Result<Remote, Error> {
         let bad = |reason| Error::Url {
             url: url.to_owned(),
             reason,
         };
-        let dir = match url::Url::parse(url) {
+        let opening = |e| Error::Store {
+            operation: "opening",
+            path: String::new(),
+            remote: url.to_owned(),
+            source: Box::new(e),
+        };
+        let parsed = url::Url::parse(url);
+        let cloud = match &parsed {
+            Ok(u) if ["s3", "gs", "az"].contains(&u.scheme()) => Some(u),
+            _ => None,
+        };
+        if let Some(u) = cloud {
+            let bucket = match u.host_str() {
+                Some(b) if !b.is_empty() => b,
+                _ => return Err(bad("no bucket (s3://bucket/prefix)")),
+            };
+            if !u.username().is_empty() || u.password().is_some() || u.port().is_some() {
+                return Err(bad(
+                    "credentials and endpoints come from the environment, not the URL",
+                ));
+            }
+            if u.query().is_some() || u.fragment().is_some() {
+                return Err(bad("no query or fragment (s3://bucket/prefix)"));
+            }
+            let prefix = StorePath::from_url_path(u.path())
+                .map_err(|_| bad("the prefix is not a valid object path"))?;
+            crate::tls::install_provider();
+            let store: Arc<dyn ObjectStore> = match u.scheme() {
+                "s3" => Arc::new(crate::aws::builder(bucket)?.build().map_err(opening)?),
+                "gs" => Arc::new(
+                    object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                        .with_bucket_name(bucket)
+                        .build()
+                        .map_err(opening)?,
+                ),
+                _ => Arc::new(
+                    object_store::azure::MicrosoftAzureBuilder::from_env()
+                        .with_container_name(bucket)
+                        .build()
+                        .map_err(opening)?,
+                ),
+            };
+            return Remote::new(store, prefix, url, Kind::Cloud);
+        }
+        let dir = match parsed {
             Ok(u) if u.scheme() == "file" => u
                 .to_file_path()
                 .map_err(|()| bad("not a local path (file:///absolute/path)"))?,
-            Ok(u) if ["s3", "gs", "az", "abfs", "https"].contains(&u.scheme()) => {
+            Ok(u) if ["http", "https"].contains(&u.scheme()) => {
                 return Err(bad(
-                    "this build publishes to local directories (file://) only; object stores come next",
+                    "publish to the store behind the address (s3://, gs://, az://) or to a directory (file://)",
                 ));
             }
-            Ok(u) if u.scheme().len() > 1 => return Err(bad("unknown scheme (use file://)")),
+            Ok(u) if u.scheme().len() > 1 => {
+                return Err(bad("unknown scheme (use s3://, gs://, az:// or file://)"));
+            }
             // No scheme (or a Windows drive letter): a directory path.
             _ => std::path::PathBuf::from(url),
         };
         fs_err::create_dir_all(&dir)?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
-            Error::Store {
-                operation: "opening",
-                path: String::new(),
-                remote: url.to_owned(),
-                source: Box::new(e),
-            }
-        })?;
-        Remote::new(Arc::new(store), StorePath::default(), url, false)
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(opening)?;
+        Remote::new(Arc::new(store), StorePath::default(), url, Kind::Directory)
     }
 
     /// A remote on any object store (`prefix` is where the repository's
-    /// root is in it; `attributes`: whether it takes `Cache-Control`).
+    /// root is in it).
     pub fn new(
         store: Arc<dyn ObjectStore>,
         prefix: StorePath,
         url: &str,
-        attributes: bool,
+        kind: Kind,
     ) -> Result<Remote, Error> {
+        // Time and I/O drivers: the HTTP stores time out and retry.
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .map_err(Error::Runtime)?;
         Ok(Remote {
             store,
             prefix,
             url: url.to_owned(),
-            attributes,
+            kind,
             runtime: Arc::new(runtime),
         })
     }
@@ -138,17 +207,38 @@ impl Remote {
         Ok(Some(out))
     }
 
-    /// Whether the object at `rel` is `size` bytes with this BLAKE3 (read
-    /// and hashed: what is there, not what a listing claims).
-    pub(crate) async fn holds(&self, rel: &str, size: u64, blake3: &str) -> Result<bool, Error> {
+    /// Whether the object at `rel` is `size` bytes with this BLAKE3. On a
+    /// cloud store the BLAKE3 recorded in the object's metadata at upload
+    /// is trusted unless `rehash`; an object without one (uploaded by
+    /// another tool), and every object of a directory, is read and hashed.
+    pub(crate) async fn holds(
+        &self,
+        rel: &str,
+        size: u64,
+        blake3: &str,
+        rehash: bool,
+    ) -> Result<bool, Error> {
         let path = self.path(rel);
-        let meta = match self.store.head(&path).await {
-            Ok(m) => m,
+        let head = match self
+            .store
+            .get_opts(&path, GetOptions::default().with_head(true))
+            .await
+        {
+            Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(self.store_error("checking", rel)(e)),
         };
-        if meta.size != size {
+        if head.meta.size != size {
             return Ok(false);
+        }
+        if self.kind == Kind::Cloud && !rehash {
+            let recorded = head
+                .attributes
+                .get(&Attribute::Metadata(BLAKE3_KEY.into()))
+                .map(|v| v.as_ref().to_owned());
+            if let Some(recorded) = recorded {
+                return Ok(recorded == blake3);
+            }
         }
         let mut stream = self
             .store
@@ -163,31 +253,35 @@ impl Remote {
         Ok(h.finalize().to_hex().as_str() == blake3)
     }
 
-    /// The attributes of an upload: immutable for artifacts, `no-cache`
-    /// for the manifest (none for a store that takes none).
-    fn attributes(&self, immutable: bool) -> Attributes {
-        let cache = if immutable {
-            "public, max-age=31536000, immutable"
-        } else {
-            "no-cache"
-        };
-        if self.attributes {
-            Attributes::from_iter([(Attribute::CacheControl, cache)])
-        } else {
-            Attributes::new()
+    /// The attributes of an upload: for an artifact (`blake3` given),
+    /// immutable and its BLAKE3; for the manifest, `no-cache` (none on a
+    /// directory, which takes none).
+    fn attributes(&self, blake3: Option<&str>) -> Attributes {
+        if self.kind == Kind::Directory {
+            return Attributes::new();
+        }
+        match blake3 {
+            Some(hash) => Attributes::from_iter([
+                (
+                    Attribute::CacheControl,
+                    "public, max-age=31536000, immutable".to_owned(),
+                ),
+                (Attribute::Metadata(BLAKE3_KEY.into()), hash.to_owned()),
+            ]),
+            None => Attributes::from_iter([(Attribute::CacheControl, "no-cache")]),
         }
     }
 
     /// Puts `bytes` as `rel` in one request (the manifest: exactly the
-    /// bytes that were verified).
+    /// bytes that were verified; `blake3` for an artifact).
     pub(crate) async fn put(
         &self,
         rel: &str,
         bytes: Vec<u8>,
-        immutable: bool,
+        blake3: Option<&str>,
     ) -> Result<(), Error> {
         let opts = PutOptions {
-            attributes: self.attributes(immutable),
+            attributes: self.attributes(blake3),
             ..PutOptions::default()
         };
         self.store
@@ -197,9 +291,15 @@ impl Remote {
         Ok(())
     }
 
-    /// Uploads the local file `from` as artifact `rel`: one put up to
-    /// [`PART`] bytes, a multipart upload above (aborted if it fails).
-    pub(crate) async fn upload(&self, rel: &str, from: &std::path::Path) -> Result<(), Error> {
+    /// Uploads the local file `from` as artifact `rel` (whose BLAKE3 is
+    /// `blake3`): one put up to [`PART`] bytes, a multipart upload above
+    /// (aborted if it fails).
+    pub(crate) async fn upload(
+        &self,
+        rel: &str,
+        from: &std::path::Path,
+        blake3: &str,
+    ) -> Result<(), Error> {
         use std::io::Read;
         let path = self.path(rel);
         let mut file = fs_err::File::open(from)?;
@@ -207,9 +307,9 @@ impl Remote {
         if len <= PART as u64 {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)?;
-            return self.put(rel, buf, true).await;
+            return self.put(rel, buf, Some(blake3)).await;
         }
-        let attributes = self.attributes(true);
+        let attributes = self.attributes(Some(blake3));
         let opts = PutMultipartOptions {
             attributes,
             ..PutMultipartOptions::default()

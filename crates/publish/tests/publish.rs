@@ -299,7 +299,16 @@ fn prune_removes_only_what_no_manifest_names() {
 #[test]
 fn urls_that_cannot_be_published_to_are_named() {
     for (url, why) in [
-        ("s3://bucket/app", "local directories (file://) only"),
+        (
+            "https://cdn.example.com/app",
+            "publish to the store behind the address",
+        ),
+        ("s3:///app", "no bucket"),
+        (
+            "s3://key:secret@bucket/app",
+            "come from the environment, not the URL",
+        ),
+        ("s3://bucket/app?x=1", "no query or fragment"),
         ("ftp://host/x", "unknown scheme"),
     ] {
         match Remote::parse(url) {
